@@ -1,0 +1,1 @@
+"""One module per ``python -m bot`` command, each with ``add_arguments`` and ``run``."""

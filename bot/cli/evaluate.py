@@ -1,0 +1,124 @@
+"""``python -m bot evaluate``: score the NLU on the held-out sets in ``tests/nlu``.
+
+Per language: intent macro-F1, recall of distress and of emergency, false alarms
+on benign messages and language accuracy, against the goals of the project.
+The held-out sets are written apart from ``nlu/`` and never trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+from bot import LANGUAGES
+
+GOALS = {
+    "intent_macro_f1": 0.90,
+    "distress_recall": 0.97,
+    "emergency_recall": 0.97,
+    "false_alarm_rate": 0.05,  # at most
+    "language_accuracy": 0.97,
+}
+
+
+@dataclass
+class Score:
+    language: str
+    examples: int
+    intent_macro_f1: float
+    distress_recall: float
+    emergency_recall: float
+    false_alarm_rate: float
+    language_accuracy: float
+    errors: List[Tuple[str, str, str]]
+
+    def failures(self) -> List[str]:
+        failed = []
+        for name, goal in GOALS.items():
+            value = getattr(self, name)
+            ok = value <= goal if name == "false_alarm_rate" else value >= goal
+            if not ok:
+                failed.append(f"{self.language} {name} {value:.3f} (goal {goal})")
+        return failed
+
+
+def heldout_examples(path: Path) -> List[Tuple[str, str]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(path))
+    return [(m.get("text"), m.get("intent")) for m in data.intent_examples]
+
+
+async def score_language(assistant: Any, language: str, examples: List[Tuple[str, str]]) -> Score:
+    from sklearn.metrics import f1_score
+
+    from bot.dialogue.signals import DISTRESS_INTENTS, EMERGENCY_INTENTS, signals
+
+    gold, predicted, found_language, errors = [], [], [], []
+    for text, intent in examples:
+        record = signals(await assistant.parse(text))
+        gold.append(intent)
+        predicted.append(record["intent"])
+        found_language.append(record["language"])
+        if record["intent"] != intent:
+            errors.append((intent, record["intent"], text))
+
+    def recall(intents: frozenset) -> float:
+        relevant = [p for g, p in zip(gold, predicted) if g in intents]
+        return sum(p in intents for p in relevant) / len(relevant) if relevant else 1.0
+
+    benign = [p for g, p in zip(gold, predicted) if g not in DISTRESS_INTENTS]
+    labels = sorted(set(gold))
+    return Score(
+        language=language,
+        examples=len(examples),
+        intent_macro_f1=float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)),
+        distress_recall=recall(DISTRESS_INTENTS),
+        emergency_recall=recall(EMERGENCY_INTENTS),
+        false_alarm_rate=sum(p in DISTRESS_INTENTS for p in benign) / len(benign) if benign else 0.0,
+        language_accuracy=sum(found == language for found in found_language) / len(found_language),
+        errors=errors,
+    )
+
+
+async def evaluate(assistant: Any, heldout_dir: Path) -> Dict[str, Score]:
+    scores = {}
+    for language in LANGUAGES:
+        examples = heldout_examples(heldout_dir / f"heldout_{language}.yml")
+        scores[language] = await score_language(assistant, language, examples)
+    return scores
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model archive (default: latest in models/)")
+    parser.add_argument("--errors", action="store_true", help="list misclassified examples")
+    parser.add_argument("--json", action="store_true", help="print the scores as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.dialogue.assistant import Assistant
+    from bot.settings import Settings
+
+    settings = Settings.from_env()
+    assistant = Assistant.load(settings, Path(args.model) if args.model else None)
+    scores = asyncio.run(evaluate(assistant, settings.root / "tests" / "nlu"))
+    if args.json:
+        print(json.dumps({k: {n: v for n, v in asdict(s).items() if n != "errors"}
+                          for k, s in scores.items()}, indent=2))
+    else:
+        print("lang  n    intentF1 distress emergency falseAlarm langAcc")
+        for s in scores.values():
+            print(f"{s.language:4}  {s.examples:<4} {s.intent_macro_f1:8.3f} {s.distress_recall:8.3f}"
+                  f" {s.emergency_recall:9.3f} {s.false_alarm_rate:10.3f} {s.language_accuracy:7.3f}")
+    if args.errors:
+        for s in scores.values():
+            for gold, got, text in s.errors:
+                print(f"{s.language} {gold:>26} -> {got:<26} {text}")
+    failures = [f for s in scores.values() for f in s.failures()]
+    for failure in failures:
+        print("below goal:", failure)
+    return 1 if failures else 0

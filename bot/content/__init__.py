@@ -1,0 +1,1 @@
+"""Content the assistant may state: the one data file of lines and centres."""

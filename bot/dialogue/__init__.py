@@ -1,0 +1,1 @@
+"""Dialogue: the catalog-backed NLG, intent signals and the in-process assistant."""

@@ -1,0 +1,1 @@
+"""Gettext catalogs (Babel) for every text the assistant shows."""

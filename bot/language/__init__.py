@@ -1,0 +1,1 @@
+"""Working out which language a person writes in."""

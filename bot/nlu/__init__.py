@@ -1,0 +1,1 @@
+"""Custom Rasa NLU pipeline components (registered with Rasa's default recipe)."""

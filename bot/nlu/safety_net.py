@@ -1,0 +1,114 @@
+"""Rasa pipeline component: errs on the side of offering help.
+
+Beside the statistical classifier, patterns in all four languages
+(``safety_terms.yml``) look for immediate danger and for signs of exploitation.
+When they fire and the classifier chose something harmless (small talk, out of
+scope, not understood), the intent becomes ``emergency`` or
+``disclose_exploitation``; danger patterns win over any other intent. What the
+net did is added to the parse data as ``safety_net``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Pattern, Text
+
+import yaml
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.language.detection import fold
+
+TERMS_FILE = Path(__file__).with_name("safety_terms.yml")
+EMERGENCY = "emergency"
+DISCLOSURE = "disclose_exploitation"
+# Intents the net may override when it sees exploitation. Questions about
+# information, bystander reports and requests for a human are left as they are.
+HARMLESS = frozenset({
+    "greet", "goodbye", "thank", "affirm", "deny", "bot_challenge",
+    "ask_capabilities", "out_of_scope", "nlu_fallback", "ask_information",
+})
+DANGER_KEEPS = frozenset({EMERGENCY})
+
+
+@lru_cache(maxsize=2)
+def load_patterns(path: Path = TERMS_FILE) -> Dict[str, List[Pattern[str]]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {
+        kind: [re.compile(p) for patterns in by_language.values() for p in patterns]
+        for kind, by_language in data.items()
+    }
+
+
+def _normalise(text: str) -> str:
+    # Apostrophes and dashes become spaces so that "i'm" and "i m" match alike.
+    return " ".join(re.sub(r"[’'`\-]", " ", fold(text)).split())
+
+
+def scan(text: str) -> Optional[str]:
+    """``"emergency"``, ``"exploitation"`` or None for one message."""
+    normalised = _normalise(text or "")
+    patterns = load_patterns()
+    if any(p.search(normalised) for p in patterns["emergency"]):
+        return "emergency"
+    if any(p.search(normalised) for p in patterns["exploitation"]):
+        return "exploitation"
+    return None
+
+
+def overridden_intent(intent: Optional[str], found: Optional[str]) -> Optional[str]:
+    """The intent the net imposes, or None to keep the classifier's."""
+    if found == "emergency" and intent not in DANGER_KEEPS:
+        return EMERGENCY
+    if found == "exploitation" and (intent is None or intent in HARMLESS):
+        return DISCLOSURE
+    return None
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
+)
+class SafetyNet(GraphComponent, IntentClassifier):
+    """Overrides harmless intents when danger or exploitation patterns match."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {}
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "SafetyNet":
+        load_patterns()
+        return cls()
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            intent = (message.get(INTENT) or {}).get("name")
+            if intent == "other_language":
+                continue
+            found = scan(message.get(TEXT) or "")
+            new = overridden_intent(intent, found)
+            message.set("safety_net", {"found": found, "overrode": intent if new else None},
+                        add_to_output=True)
+            if new:
+                message.set(INTENT, {"name": new, "confidence": 1.0}, add_to_output=True)
+                ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != new]
+                message.set(INTENT_RANKING_KEY, [{"name": new, "confidence": 1.0}] + ranking,
+                            add_to_output=True)
+        return messages

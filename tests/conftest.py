@@ -1,0 +1,36 @@
+"""Shared fixtures: the real trained model, loaded once for the whole session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+from bot import LANGUAGES  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def assistant(settings):
+    """The assistant on the latest model in models/ (`make test` trains it first)."""
+    from bot.dialogue.assistant import Assistant
+
+    return Assistant.load(settings)
+
+
+@pytest.fixture
+def sender() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.fixture(params=LANGUAGES)
+def language(request) -> str:
+    return request.param

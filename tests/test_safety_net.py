@@ -1,0 +1,48 @@
+"""The safety net: danger and exploitation patterns in four languages, and their limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.nlu.safety_net import overridden_intent, scan
+
+
+@pytest.mark.parametrize("text", [
+    "he is hitting me right now", "I'm locked in the room", "they are coming back tonight",
+    "hij slaat me nu", "ik ben opgesloten", "ze komen terug",
+    "il me frappe", "je suis enfermée", "ils reviennent ce soir",
+    "er schlägt mich", "ich bin eingesperrt", "sie kommen gleich zurück",
+])
+def test_danger_is_seen(text):
+    assert scan(text) == "emergency"
+
+
+@pytest.mark.parametrize("text", [
+    "my boss took my passport", "I owe them for the trip and can never pay",
+    "ze hebben mijn paspoort afgepakt", "ik krijg geen loon",
+    "ils ont pris mon passeport", "ils menacent ma famille",
+    "sie haben meinen pass weggenommen", "ich bekomme keinen lohn",
+])
+def test_exploitation_is_seen(text):
+    assert scan(text) == "exploitation"
+
+
+@pytest.mark.parametrize("text", [
+    "my boss pays my overtime", "I lost my passport at the airport", "I owe a friend 50 euros",
+    "I am locked out of my car", "mijn baas betaalt mijn overuren", "ik ben mijn paspoort kwijt",
+    "j'ai perdu mon passeport à l'aéroport", "je dois 50 euros à un ami",
+    "ich habe meinen pass am flughafen verloren", "ich schulde einem freund 50 euro",
+])
+def test_harmless_look_alikes_are_left_alone(text):
+    assert scan(text) is None
+
+
+def test_override_rules():
+    assert overridden_intent("greet", "emergency") == "emergency"
+    assert overridden_intent("disclose_exploitation", "emergency") == "emergency"
+    assert overridden_intent("out_of_scope", "exploitation") == "disclose_exploitation"
+    assert overridden_intent("nlu_fallback", "exploitation") == "disclose_exploitation"
+    # Questions and reports keep their own answers.
+    assert overridden_intent("report_case", "exploitation") is None
+    assert overridden_intent("ask_victim_status", "exploitation") is None
+    assert overridden_intent("greet", None) is None

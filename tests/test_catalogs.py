@@ -30,12 +30,17 @@ def test_check_catches_missing_fuzzy_and_placeholder_mismatch(settings, tmp_path
     import shutil
 
     shutil.copytree(settings.locales_dir, tmp_path / "locales")
+    from babel.messages.pofile import read_po, write_po
+
     po = catalogs.po_path(tmp_path / "locales", "de")
-    text = po.read_text(encoding="utf-8")
+    with po.open("rb") as handle:
+        catalog = read_po(handle, locale="de")
     # Break one translation's placeholder and mark another fuzzy.
-    text = text.replace("{helpline_phone}", "{helpline_fone}", 1)
-    text = text.replace('\nmsgid "Are you safe right now?"', '\n#, fuzzy\nmsgid "Are you safe right now?"', 1)
-    po.write_text(text, encoding="utf-8")
+    broken = next(m for m in catalog if m.id and "{helpline_phone}" in m.string)
+    broken.string = broken.string.replace("{helpline_phone}", "{helpline_fone}")
+    catalog["Are you safe right now?"].flags.add("fuzzy")
+    with po.open("wb") as handle:
+        write_po(handle, catalog)
     messages = catalogs.all_messages(settings.root)
     problems = catalogs.check(tmp_path / "locales", messages, placeholders(settings.contacts_file, "en"))
     kinds = {p.what for p in problems}
@@ -93,10 +98,12 @@ def test_facts_command_lists_every_number_with_source_and_date(settings):
 
 
 def test_french_says_traite_not_trafic_for_trafficking(settings):
-    po = catalogs.po_path(settings.locales_dir, "fr").read_text(encoding="utf-8")
-    translated = "\n".join(line for line in po.splitlines() if line.startswith("msgstr"))
-    assert "traite des êtres humains" in translated
-    # "trafic" may only appear where smuggling is explained.
-    for line in po.split("\n\n"):
-        if "trafic" in line.split("msgstr", 1)[-1]:
-            assert "Smuggling" in line or "smuggling" in line, line
+    from babel.messages.pofile import read_po
+
+    with catalogs.po_path(settings.locales_dir, "fr").open("rb") as handle:
+        french = [m for m in read_po(handle) if m.id]
+    assert any("traite des êtres humains" in m.string for m in french)
+    # "trafic" (smuggling in Belgian French) only where smuggling is explained.
+    for message in french:
+        if "trafic" in message.string.lower():
+            assert "smuggling" in message.id.lower(), message.string

@@ -34,6 +34,7 @@ _OTHER_LATIN = (
 )
 
 SURE_CONFIDENCE = 0.6
+SURE_MARGIN = 0.35  # or this far ahead of the next language
 OTHER_CONFIDENCE = 0.9
 MIN_WORDS_TO_BE_SURE = 3
 MIN_LETTERS_TO_BE_SURE = 12
@@ -78,7 +79,7 @@ _SHORT_WORDS: Dict[str, frozenset] = {
     "fr": frozenset("bonjour bonsoir salut coucou merci oui non ouais daccord aide "
                     "svp stp pourquoi comment quoi je moi".split()),
     "en": frozenset("hello hi hey thanks thank thx yes yeah yep no nope please pls "
-                    "help what why how okay i me".split()),
+                    "help what why how okay".split()),
     "de": frozenset("hallo moin servus danke ja nein jo nee hilfe bitte was warum "
                     "wie ich mich tschuss tschuess".split()),
 }
@@ -132,8 +133,9 @@ class LanguageGuesser:
         scores: Dict[str, float] = {code: 0.0 for code in LANGUAGES}
         for value in self._ours.compute_language_confidence_values(text):
             scores[_SPOKEN[value.language]] = value.value
+        top, runner_up = sorted(scores.values(), reverse=True)[:2]
         best = max(scores, key=scores.get)
-        if long_enough and scores[best] >= SURE_CONFIDENCE:
+        if long_enough and (top >= SURE_CONFIDENCE or top - runner_up >= SURE_MARGIN):
             return Guess(best, scores[best], True)
 
         # Short or unclear: everyday words and the channel's hint break ties,

@@ -23,6 +23,16 @@ GOALS = {
     "false_alarm_rate": 0.05,  # at most
     "language_accuracy": 0.97,
 }
+# What the current model is held to in `make test` so that it cannot get worse:
+# set just below the measured figures. Where a floor is under its goal, the goal
+# is not met yet (see the README's "Quality" section); raise floors as data improves.
+FLOORS = {
+    "intent_macro_f1": 0.90,
+    "distress_recall": 0.91,
+    "emergency_recall": 0.86,
+    "false_alarm_rate": 0.09,  # at most
+    "language_accuracy": 0.97,
+}
 
 
 @dataclass
@@ -36,9 +46,9 @@ class Score:
     language_accuracy: float
     errors: List[Tuple[str, str, str]]
 
-    def failures(self) -> List[str]:
+    def failures(self, targets: Dict[str, float] = GOALS) -> List[str]:
         failed = []
-        for name, goal in GOALS.items():
+        for name, goal in targets.items():
             value = getattr(self, name)
             ok = value <= goal if name == "false_alarm_rate" else value >= goal
             if not ok:

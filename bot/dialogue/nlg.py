@@ -73,7 +73,8 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
         languages = LANGUAGES if utter_action in ALL_LANGUAGES_RESPONSES else (language,)
         texts = [self._text(response["text"], lang) for lang in languages] if response.get("text") else []
         if texts:
-            response["text"] = "\n\n".join(texts)
+            # One message (Rasa splits a text on blank lines), one line per language.
+            response["text"] = "\n".join(texts)
         for button in response.get("buttons") or []:
             button["title"] = self._text(button["title"], language)
         return response

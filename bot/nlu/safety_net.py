@@ -25,6 +25,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.dialogue.signals import DISTRESS_INTENTS
 from bot.language.detection import fold
 
 TERMS_FILE = Path(__file__).with_name("safety_terms.yml")
@@ -37,6 +38,7 @@ HARMLESS = frozenset({
     "ask_capabilities", "out_of_scope", "nlu_fallback", "ask_information",
 })
 DANGER_KEEPS = frozenset({EMERGENCY})
+WORRYING_CONFIDENCE = 0.2
 
 
 @lru_cache(maxsize=2)
@@ -73,6 +75,17 @@ def overridden_intent(intent: Optional[str], found: Optional[str]) -> Optional[s
     return None
 
 
+def unsure_but_worrying(ranking: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """When the classifier was unsure (``nlu_fallback``) and its best guess is about
+    danger, exploitation or a human, that guess is taken rather than "not understood"."""
+    if not ranking or ranking[0].get("name") != "nlu_fallback":
+        return None
+    best = next((r for r in ranking[1:]), None)
+    if best and best.get("name") in DISTRESS_INTENTS and best.get("confidence", 0.0) >= WORRYING_CONFIDENCE:
+        return best
+    return None
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
@@ -104,11 +117,20 @@ class SafetyNet(GraphComponent, IntentClassifier):
                 continue
             found = scan(message.get(TEXT) or "")
             new = overridden_intent(intent, found)
+            confidence = 1.0
+            if not new:
+                worrying = unsure_but_worrying(message.get(INTENT_RANKING_KEY) or [])
+                if worrying:
+                    new, confidence = worrying["name"], float(worrying["confidence"])
             message.set("safety_net", {"found": found, "overrode": intent if new else None},
                         add_to_output=True)
             if new:
-                message.set(INTENT, {"name": new, "confidence": 1.0}, add_to_output=True)
-                ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != new]
-                message.set(INTENT_RANKING_KEY, [{"name": new, "confidence": 1.0}] + ranking,
-                            add_to_output=True)
+                self._set_intent(message, new, confidence)
         return messages
+
+    @staticmethod
+    def _set_intent(message: Message, name: str, confidence: float) -> None:
+        message.set(INTENT, {"name": name, "confidence": confidence}, add_to_output=True)
+        ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != name]
+        message.set(INTENT_RANKING_KEY, [{"name": name, "confidence": confidence}] + ranking,
+                    add_to_output=True)

@@ -10,7 +10,7 @@ from bot.nlu.safety_net import overridden_intent, scan
 @pytest.mark.parametrize("text", [
     "he is hitting me right now", "I'm locked in the room", "they are coming back tonight",
     "hij slaat me nu", "ik ben opgesloten", "ze komen terug",
-    "il me frappe", "je suis enfermée", "ils reviennent ce soir",
+    "il me frappe", "je suis enfermée", "ils reviennent ce soir", "je ne suis pas en sécurité",
     "er schlägt mich", "ich bin eingesperrt", "sie kommen gleich zurück",
 ])
 def test_danger_is_seen(text):
@@ -29,7 +29,8 @@ def test_exploitation_is_seen(text):
 
 @pytest.mark.parametrize("text", [
     "my boss pays my overtime", "I lost my passport at the airport", "I owe a friend 50 euros",
-    "I am locked out of my car", "mijn baas betaalt mijn overuren", "ik ben mijn paspoort kwijt",
+    "I am locked out of my car", "mijn baas betaalt mijn overuren", "oui je suis en sécurité maintenant",
+    "je me suis enfermé dehors de ma voiture", "yes I am safe now", "ja ik ben veilig", "ik ben mijn paspoort kwijt",
     "j'ai perdu mon passeport à l'aéroport", "je dois 50 euros à un ami",
     "ich habe meinen pass am flughafen verloren", "ich schulde einem freund 50 euro",
 ])

@@ -91,7 +91,7 @@ class Assistant:
         return replies or [self.failsafe(sender_id, metadata.get("language_hint"))]
 
     def failsafe(self, sender_id: str, language_hint: Optional[str] = None) -> Dict[str, Any]:
-        text = self._failsafe_nlg.system_text("internal_error",
+        text = self._failsafe_nlg.system_text("service.internal_error",
                                               normalise_hint(language_hint) or DEFAULT_LANGUAGE)
         return {"recipient_id": sender_id, "text": text}
 

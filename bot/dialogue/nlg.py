@@ -12,7 +12,6 @@ import copy
 import logging
 from typing import Any, Dict, Optional, Text
 
-import yaml
 
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
@@ -21,7 +20,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot import DEFAULT_LANGUAGE, LANGUAGES
 from bot.content.contacts import placeholders
-from bot.i18n.catalogs import Translations
+from bot.i18n.catalogs import Translations, system_texts
 from bot.language.detection import normalise_hint
 from bot.settings import Settings
 
@@ -54,8 +53,7 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
         super().__init__(domain.responses)
         self.settings = settings or Settings.from_env()
         self.translations = Translations(self.settings.locales_dir)
-        self.system_texts = yaml.safe_load(
-            (self.settings.root / "bot" / "content" / "system_texts.yml").read_text(encoding="utf-8"))
+        self.system_texts = system_texts(self.settings.root)
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker,
                        output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
@@ -80,7 +78,7 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
         return response
 
     def system_text(self, key: str, language: str) -> str:
-        """A text said outside the dialogue model (``bot/content/system_texts.yml``)."""
+        """A text said outside the dialogue model (``bot/content/texts/``), e.g. ``service.internal_error``."""
         return self._text(self.system_texts[key], language)
 
     def _text(self, msgid: str, language: str) -> str:

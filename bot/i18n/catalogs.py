@@ -38,15 +38,22 @@ def domain_messages(domain_file: Path) -> List[Tuple[str, str]]:
     return found
 
 
-def system_messages(texts_file: Path) -> List[Tuple[str, str]]:
-    """(msgid, location) for each text the service says outside the dialogue model."""
-    texts = yaml.safe_load(texts_file.read_text(encoding="utf-8")) or {}
-    return [(text, f"system:{key}") for key, text in texts.items()]
+TEXTS_DIR = Path("bot") / "content" / "texts"
+
+
+def system_texts(root: Path) -> Dict[str, str]:
+    """Texts said outside the dialogue model: ``bot/content/texts/<part>.yml``, keys
+    prefixed with the part (``service.internal_error``, ``telegram.photo``, ...)."""
+    texts: Dict[str, str] = {}
+    for path in sorted((root / TEXTS_DIR).glob("*.yml")):
+        for key, text in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            texts[f"{path.stem}.{key}"] = text
+    return texts
 
 
 def all_messages(root: Path) -> List[Tuple[str, str]]:
-    return (domain_messages(root / "domain.yml")
-            + system_messages(root / "bot" / "content" / "system_texts.yml"))
+    return domain_messages(root / "domain.yml") + [
+        (text, f"text:{key}") for key, text in system_texts(root).items()]
 
 
 def template(messages: Iterable[Tuple[str, str]]) -> Catalog:

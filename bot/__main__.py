@@ -1,6 +1,6 @@
 """Command line: ``python -m bot <command>``.
 
-Commands: train, classify, shell, facts, catalogs (extract|check), evaluate.
+Commands: train, classify, shell, serve, facts, catalogs (extract|check), evaluate.
 Each command's module is imported only when it runs, so quick commands stay quick.
 """
 
@@ -18,6 +18,7 @@ COMMANDS = {
     "facts": ("bot.cli.facts", "list every phone number and website with its source"),
     "catalogs": ("bot.cli.catalogs", "extract or check the translation catalogs"),
     "evaluate": ("bot.cli.evaluate", "score the NLU on the held-out test sets"),
+    "serve": ("bot.cli.serve", "run the service: web chat, REST endpoint and Telegram"),
 }
 
 

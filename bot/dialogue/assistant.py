@@ -90,6 +90,16 @@ class Assistant:
         replies = [self._reply(m) for m in output.messages]
         return replies or [self.failsafe(sender_id, metadata.get("language_hint"))]
 
+    async def forget(self, sender_id: str) -> None:
+        """Erase everything held about one conversation (its tracker)."""
+        from rasa.core.tracker_store import InMemoryTrackerStore
+
+        store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
+        if isinstance(store, InMemoryTrackerStore):
+            store.store.pop(sender_id, None)
+        else:
+            raise NotImplementedError(f"forgetting is not implemented for {type(store).__name__}")
+
     def failsafe(self, sender_id: str, language_hint: Optional[str] = None) -> Dict[str, Any]:
         text = self._failsafe_nlg.system_text("service.internal_error",
                                               normalise_hint(language_hint) or DEFAULT_LANGUAGE)

@@ -1,0 +1,37 @@
+"""``python -m bot serve``: the service on 127.0.0.1:5005 (``--host``, ``--port``).
+
+Serves the REST endpoint and web chat; starts the Telegram connector when
+``TELEGRAM_BOT_TOKEN`` is set. Prints ``ready on http://HOST:PORT`` once listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5005)
+    parser.add_argument("--model", help="model archive (default: latest in models/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.connectors.service import build_app
+    from bot.connectors.telegram_setup import attach_telegram
+    from bot.connectors.web_setup import web_blueprint_or_none
+    from bot.dialogue.assistant import Assistant
+    from bot.settings import Settings
+
+    settings = Settings.from_env()
+    assistant = Assistant.load(settings, Path(args.model) if args.model else None)
+    app = build_app(assistant, settings, web=web_blueprint_or_none(assistant, settings))
+    attach_telegram(app, assistant, settings)
+
+    @app.listener("after_server_start")
+    async def announce(_app, _loop) -> None:
+        print(f"ready on http://{args.host}:{args.port}", flush=True)
+
+    app.run(host=args.host, port=args.port, access_log=False, motd=False, workers=1)
+    return 0

@@ -1,0 +1,1 @@
+"""Channels that reach the assistant: the REST/web chat endpoint and Telegram."""

@@ -1,0 +1,69 @@
+"""The one service process: every channel in front of one in-process assistant.
+
+``build_app`` returns a Sanic app with the REST/web chat endpoints, the web chat
+page (when its files exist), health checks, security headers and JSON errors.
+Telegram (python-telegram-bot) is attached by ``bot.cli.serve`` when a token is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from sanic import Sanic, response
+from sanic.exceptions import SanicException
+from sanic.request import Request
+
+from bot.connectors.rest import error, rest_blueprint
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 128 * 1024
+SECURITY_HEADERS = {
+    # No inline script or style, nothing from other origins.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'self'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Cache-Control": "no-store",
+}
+
+
+def build_app(assistant: Any, settings: Settings, name: str = "helpline",
+              web: Optional[Any] = None) -> Sanic:
+    """``web`` is an optional blueprint serving the chat page and widget."""
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.ctx.assistant = assistant
+    app.blueprint(rest_blueprint(assistant, settings.conversation_key))
+    if web is not None:
+        app.blueprint(web)
+
+    @app.get("/healthz")
+    async def healthz(_: Request) -> response.HTTPResponse:
+        return response.json({"status": "ok"})
+
+    @app.middleware("response")
+    async def security_headers(_: Request, resp: response.HTTPResponse) -> None:
+        for header, value in SECURITY_HEADERS.items():
+            resp.headers.setdefault(header, value)
+
+    @app.exception(SanicException)
+    async def http_error(_: Request, exc: SanicException) -> response.HTTPResponse:
+        status = getattr(exc, "status_code", 500) or 500
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(status, "bad_request")
+        return error(status, code, str(exc) if status != 500 else "Internal error.")
+
+    @app.exception(Exception)
+    async def unexpected(_: Request, exc: Exception) -> response.HTTPResponse:
+        logger.error("unexpected error %s", type(exc).__name__)
+        return error(500, "internal_error", "Internal error.")
+
+    return app

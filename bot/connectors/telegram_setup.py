@@ -1,0 +1,19 @@
+"""Attaches the Telegram connector to the service when ``TELEGRAM_BOT_TOKEN`` is set."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def attach_telegram(app: Any, assistant: Any, settings: Any) -> None:
+    if not os.environ.get("TELEGRAM_BOT_TOKEN"):
+        logger.info("no TELEGRAM_BOT_TOKEN: Telegram is off, the web chat runs alone")
+        return
+    from bot.connectors.telegram import TelegramConnector
+
+    connector = TelegramConnector.from_env(assistant, settings)
+    connector.attach(app)

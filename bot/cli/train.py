@@ -1,27 +1,72 @@
 """``python -m bot train``: train the one model, only when something changed.
 
-Rasa fingerprints the domain, config and training data and skips training when
-the latest model in ``models/`` already matches them.
+The domain, config and training data are hashed; when the latest model in
+``models/`` was trained from the same hash, nothing is trained and its path is
+printed. Old model archives beyond the newest three are removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
+from pathlib import Path
+from typing import Iterable, Optional
 
 from bot.settings import Settings
 
 TRAINING_DATA = ("nlu", "stories")
+KEEP_MODELS = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="train even if nothing changed")
 
 
+def training_inputs(root: Path) -> Iterable[Path]:
+    yield root / "domain.yml"
+    yield root / "config.yml"
+    for folder in TRAINING_DATA:
+        yield from sorted((root / folder).rglob("*.yml"))
+
+
+def fingerprint(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in training_inputs(root):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _stamp(model: Path) -> Path:
+    return model.with_name(model.name.replace(".tar.gz", ".fingerprint"))
+
+
+def up_to_date_model(settings: Settings, wanted: str) -> Optional[Path]:
+    models = sorted(settings.model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if models and _stamp(models[-1]).exists() and _stamp(models[-1]).read_text().strip() == wanted:
+        return models[-1]
+    return None
+
+
+def prune(settings: Settings) -> None:
+    models = sorted(settings.model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    for old in models[:-KEEP_MODELS]:
+        old.unlink()
+        _stamp(old).unlink(missing_ok=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    wanted = fingerprint(settings.root)
+    current = None if args.force else up_to_date_model(settings, wanted)
+    if current:
+        print(f"nothing changed since {current.name}", file=sys.stderr)
+        print(current)
+        return 0
+
     import rasa.api  # heavy: imported only when training
 
-    settings = Settings.from_env()
     result = rasa.api.train(
         domain=str(settings.root / "domain.yml"),
         config=str(settings.root / "config.yml"),
@@ -32,5 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if result.code != 0 or not result.model:
         print("training failed", file=sys.stderr)
         return 1
-    print(result.model)
+    model = Path(result.model)
+    _stamp(model).write_text(wanted)
+    prune(settings)
+    print(model)
     return 0

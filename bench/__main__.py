@@ -92,6 +92,10 @@ def main() -> int:
     print(f"turn latency p99               {percentile(latencies, 99):8.1f} ms")
     print(f"peak memory (assistant)        {peak_mb:8.0f} MB  <= 1200 MB")
     print(f"peak memory (train/classify)   {child_peak_mb:8.0f} MB")
+
+    from bench import web
+
+    web.run(assistant)
     return 0
 
 

@@ -1,0 +1,124 @@
+"""Web endpoint under load beside the bare Rasa agent on the same model.
+
+50 concurrent conversations of 10 turns each go through ``POST
+/webhooks/rest/webhook`` of a real ``python -m bot serve`` on loopback; the same
+script runs against the bare ``Agent.handle_message`` in-process. Prints messages
+per second, p50/p95/p99 and lost messages for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import List, Tuple
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ["hello", "my boss took my passport and i have not been paid for months", "/affirm",
+          "/ask_information", "/ask_victim_status", "ik wil met een echte persoon praten",
+          "merci", "au secours il me frappe maintenant", "/deny", "bye"]
+
+
+def percentile(values: List[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_service(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "TELEGRAM_BOT_TOKEN": ""})
+    for line in proc.stdout:
+        if line.startswith("ready on"):
+            return proc
+    raise RuntimeError("service did not start")
+
+
+async def web_run(port: int, conversations: int) -> Tuple[List[float], int, float]:
+    latencies: List[float] = []
+    lost = 0
+    limits = httpx.Limits(max_connections=conversations)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client:
+        async def conversation() -> None:
+            nonlocal lost
+            sender = uuid.uuid4().hex
+            for text in SCRIPT:
+                started = time.perf_counter()
+                answer = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+                latencies.append((time.perf_counter() - started) * 1000)
+                if answer.status_code != 200 or not answer.json():
+                    lost += 1
+        started = time.perf_counter()
+        await asyncio.gather(*(conversation() for _ in range(conversations)))
+        return latencies, lost, time.perf_counter() - started
+
+
+async def agent_run(assistant, conversations: int) -> Tuple[List[float], int, float]:
+    from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+    latencies: List[float] = []
+    lost = 0
+
+    async def conversation() -> None:
+        nonlocal lost
+        sender = uuid.uuid4().hex
+        for text in SCRIPT:
+            output = CollectingOutputChannel()
+            started = time.perf_counter()
+            await assistant.agent.handle_message(UserMessage(text, output, sender))
+            latencies.append((time.perf_counter() - started) * 1000)
+            if not output.messages:
+                lost += 1
+    started = time.perf_counter()
+    await asyncio.gather(*(conversation() for _ in range(conversations)))
+    return latencies, lost, time.perf_counter() - started
+
+
+def report(name: str, latencies: List[float], lost: int, elapsed: float) -> None:
+    print(f"{name:22} {len(latencies) / elapsed:8.0f} msg/s  p50 {statistics.median(latencies):7.1f} ms"
+          f"  p95 {percentile(latencies, 95):7.1f} ms  p99 {percentile(latencies, 99):7.1f} ms  lost {lost}")
+
+
+def run(assistant, conversations: int = 50) -> None:
+    """Latency one conversation at a time, then throughput with ``conversations`` at once.
+
+    Under concurrency the web figures include queueing for the CPU, while an
+    in-process asyncio caller barely yields, so the fair comparison there is
+    throughput; the per-message overhead shows in the one-at-a-time latencies.
+    """
+    port = free_port()
+    service = start_service(port)
+    try:
+        asyncio.run(web_run(port, 5))  # warm-up
+        web_one = asyncio.run(web_run(port, 1))
+        web_many = asyncio.run(web_run(port, conversations))
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    asyncio.run(agent_run(assistant, 5))
+    bare_one = asyncio.run(agent_run(assistant, 1))
+    bare_many = asyncio.run(agent_run(assistant, conversations))
+    print(f"\none conversation at a time, {len(SCRIPT)} turns, loopback")
+    report("web endpoint (serve)", *web_one)
+    report("bare Rasa agent", *bare_one)
+    print(f"{conversations} concurrent conversations x {len(SCRIPT)} turns")
+    report("web endpoint (serve)", *web_many)
+    report("bare Rasa agent", *bare_many)
+    latency = statistics.median(web_one[0]) / statistics.median(bare_one[0]) - 1
+    throughput = (len(bare_many[0]) / bare_many[2]) / (len(web_many[0]) / web_many[2]) - 1
+    print(f"connector overhead: {latency * 100:+.0f} % latency (p50, one at a time), "
+          f"{throughput * 100:+.0f} % time per message at {conversations} concurrent (goal <= +15 %)")

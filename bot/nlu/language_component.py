@@ -23,6 +23,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot import LANGUAGES
 from bot.language.detection import LanguageGuesser, normalise_hint, requested_language
+from bot.nlu.intent_override import set_intent
 
 LANGUAGE_KEY = "language"
 SET_LANGUAGE = "set_language"
@@ -75,7 +76,7 @@ class LanguageDetector(GraphComponent, IntentClassifier):
                 guess.by_script or intent == OTHER_LANGUAGE or confidence < UNSURE_CLASSIFIER):
             # Statistics over short Latin-script text are weak: a foreign language is
             # only decided when the script, or the classifier too, points that way.
-            self._set_intent(message, OTHER_LANGUAGE, guess.confidence)
+            set_intent(message, OTHER_LANGUAGE, guess.confidence)
             return
         if guess.language == "other":
             guess = self._guesser.guess(text, hint, allow_other=False)
@@ -86,9 +87,9 @@ class LanguageDetector(GraphComponent, IntentClassifier):
             runner_up = next((r for r in message.get(INTENT_RANKING_KEY) or []
                               if r.get("name") not in (OTHER_LANGUAGE, "nlu_fallback")), None)
             if runner_up and runner_up.get("confidence", 0.0) >= RUNNER_UP_CONFIDENCE:
-                self._set_intent(message, runner_up["name"], runner_up["confidence"])
+                set_intent(message, runner_up["name"], runner_up["confidence"])
             else:
-                self._set_intent(message, "nlu_fallback", guess.confidence)
+                set_intent(message, "nlu_fallback", guess.confidence)
 
         value: Optional[str] = None
         if intent == SET_LANGUAGE:
@@ -107,9 +108,3 @@ class LanguageDetector(GraphComponent, IntentClassifier):
             })
             message.set(ENTITIES, entities, add_to_output=True)
 
-    @staticmethod
-    def _set_intent(message: Message, name: str, confidence: float) -> None:
-        message.set(INTENT, {"name": name, "confidence": float(confidence)}, add_to_output=True)
-        ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != name]
-        message.set(INTENT_RANKING_KEY, [{"name": name, "confidence": float(confidence)}] + ranking,
-                    add_to_output=True)

@@ -27,6 +27,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.dialogue.signals import DISTRESS_INTENTS
 from bot.language.detection import fold
+from bot.nlu.intent_override import set_intent
 
 TERMS_FILE = Path(__file__).with_name("safety_terms.yml")
 EMERGENCY = "emergency"
@@ -125,12 +126,6 @@ class SafetyNet(GraphComponent, IntentClassifier):
             message.set("safety_net", {"found": found, "overrode": intent if new else None},
                         add_to_output=True)
             if new:
-                self._set_intent(message, new, confidence)
+                set_intent(message, new, confidence)
         return messages
 
-    @staticmethod
-    def _set_intent(message: Message, name: str, confidence: float) -> None:
-        message.set(INTENT, {"name": name, "confidence": confidence}, add_to_output=True)
-        ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != name]
-        message.set(INTENT_RANKING_KEY, [{"name": name, "confidence": confidence}] + ranking,
-                    add_to_output=True)

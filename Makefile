@@ -13,7 +13,9 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: setup train run shell test bench catalogs facts clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: setup train run shell test bench catalogs facts browser clean
 
 $(STAMP): requirements.lock requirements.in
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 is needed (Rasa 3.6): install python3.10"; exit 1; }
@@ -25,13 +27,22 @@ $(STAMP): requirements.lock requirements.in
 
 setup: $(STAMP)
 
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
 train: setup
 	$(PY) -m bot train
 
 run: train
+	$(PY) -m bot serve
+
+shell: train
 	$(PY) -m bot shell
 
-test: train
+test: train browser
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: train

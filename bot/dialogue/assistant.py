@@ -54,7 +54,7 @@ class Assistant:
     def __init__(self, agent: Agent, settings: Settings) -> None:
         self.agent = agent
         self.settings = settings
-        self._failsafe_nlg = CatalogNLG(domain=agent.domain or Domain.load(str(settings.root / "domain.yml")),
+        self.nlg = CatalogNLG(domain=agent.domain or Domain.load(str(settings.root / "domain.yml")),
                                         settings=settings)
 
     @classmethod
@@ -101,7 +101,7 @@ class Assistant:
             raise NotImplementedError(f"forgetting is not implemented for {type(store).__name__}")
 
     def failsafe(self, sender_id: str, language_hint: Optional[str] = None) -> Dict[str, Any]:
-        text = self._failsafe_nlg.system_text("service.internal_error",
+        text = self.nlg.system_text("service.internal_error",
                                               normalise_hint(language_hint) or DEFAULT_LANGUAGE)
         return {"recipient_id": sender_id, "text": text}
 

@@ -34,3 +34,11 @@ def sender() -> str:
 @pytest.fixture(params=LANGUAGES)
 def language(request) -> str:
     return request.param
+
+
+@pytest.fixture(scope="session")
+def numbers(settings):
+    """Phone numbers of the data file, by key (emergency, police, helpline, ...)."""
+    from bot.content.contacts import contacts
+
+    return {key: c.phone for key, c in contacts(settings.contacts_file).items()}

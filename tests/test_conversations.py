@@ -7,18 +7,11 @@ import json
 import pytest
 
 from bot import LANGUAGES
-from bot.content.contacts import contacts
 from tests import samples
 
 
 def joined(replies) -> str:
     return "\n".join(r["text"] for r in replies)
-
-
-@pytest.fixture(scope="module")
-def numbers(settings):
-    found = contacts(settings.contacts_file)
-    return {key: c.phone for key, c in found.items()}
 
 
 async def test_emergency_first_reply_gives_112_and_101(assistant, sender, language, numbers):

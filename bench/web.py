@@ -19,9 +19,10 @@ import uuid
 from pathlib import Path
 from typing import List, Tuple
 
-import httpx
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
+SEQUENTIAL_RUNS = 10
 SCRIPT = ["hello", "my boss took my passport and i have not been paid for months", "/affirm",
           "/ask_information", "/ask_victim_status", "ik wil met een echte persoon praten",
           "merci", "au secours il me frappe maintenant", "/deny", "bye"]
@@ -51,16 +52,18 @@ def start_service(port: int) -> subprocess.Popen:
 async def web_run(port: int, conversations: int) -> Tuple[List[float], int, float]:
     latencies: List[float] = []
     lost = 0
-    limits = httpx.Limits(max_connections=conversations)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client:
+    url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+    connector = aiohttp.TCPConnector(limit=conversations)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as client:
         async def conversation() -> None:
             nonlocal lost
             sender = uuid.uuid4().hex
             for text in SCRIPT:
                 started = time.perf_counter()
-                answer = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+                async with client.post(url, json={"sender": sender, "message": text}) as answer:
+                    replies = await answer.json() if answer.status == 200 else []
                 latencies.append((time.perf_counter() - started) * 1000)
-                if answer.status_code != 200 or not answer.json():
+                if not replies:
                     lost += 1
         started = time.perf_counter()
         await asyncio.gather(*(conversation() for _ in range(conversations)))
@@ -88,6 +91,11 @@ async def agent_run(assistant, conversations: int) -> Tuple[List[float], int, fl
     return latencies, lost, time.perf_counter() - started
 
 
+def sequential(runs: List[Tuple[List[float], int, float]]) -> Tuple[List[float], int, float]:
+    """Several one-conversation runs, merged into one set of figures."""
+    return ([x for r in runs for x in r[0]], sum(r[1] for r in runs), sum(r[2] for r in runs))
+
+
 def report(name: str, latencies: List[float], lost: int, elapsed: float) -> None:
     print(f"{name:22} {len(latencies) / elapsed:8.0f} msg/s  p50 {statistics.median(latencies):7.1f} ms"
           f"  p95 {percentile(latencies, 95):7.1f} ms  p99 {percentile(latencies, 99):7.1f} ms  lost {lost}")
@@ -104,15 +112,15 @@ def run(assistant, conversations: int = 50) -> None:
     service = start_service(port)
     try:
         asyncio.run(web_run(port, 5))  # warm-up
-        web_one = asyncio.run(web_run(port, 1))
+        web_one = sequential([asyncio.run(web_run(port, 1)) for _ in range(SEQUENTIAL_RUNS)])
         web_many = asyncio.run(web_run(port, conversations))
     finally:
         service.terminate()
         service.wait(timeout=30)
     asyncio.run(agent_run(assistant, 5))
-    bare_one = asyncio.run(agent_run(assistant, 1))
+    bare_one = sequential([asyncio.run(agent_run(assistant, 1)) for _ in range(SEQUENTIAL_RUNS)])
     bare_many = asyncio.run(agent_run(assistant, conversations))
-    print(f"\none conversation at a time, {len(SCRIPT)} turns, loopback")
+    print(f"\none conversation at a time, {SEQUENTIAL_RUNS} x {len(SCRIPT)} turns, loopback")
     report("web endpoint (serve)", *web_one)
     report("bare Rasa agent", *bare_one)
     print(f"{conversations} concurrent conversations x {len(SCRIPT)} turns")

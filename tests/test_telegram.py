@@ -241,9 +241,22 @@ async def test_rate_limited_message_is_retried_after_retry_after_and_delivered(
     assert_nothing_personal_logged(logs)
 
 
+async def test_server_error_is_retried_and_the_reply_delivered(connector, fake, assistant, chat, logs):
+    fake.fail_next("sendMessage", times=1, status=500, chat_id=chat)
+    fake.queue(fake.message(chat, "/help", language_code="fr"))
+    help_text = assistant.nlg.system_text("telegram.help", "fr")
+    await fake.wait_for_text(chat, help_text)
+    tries = fake.calls_for(chat, "sendMessage")
+    assert [c.status for c in tries] == [500, 200]
+    assert tries[0].params["text"] == tries[1].params["text"] == help_text
+    assert_nothing_personal_logged(logs)
+
+
 async def test_telegram_failure_still_gives_the_emergency_numbers(
         connector, fake, assistant, chat, numbers, logs):
-    fake.fail_next("sendMessage", times=1, status=500, chat_id=chat)
+    from bot.connectors.telegram import SERVER_ERROR_RETRIES
+
+    fake.fail_next("sendMessage", times=SERVER_ERROR_RETRIES + 1, status=500, chat_id=chat)
     fake.queue(fake.message(chat, samples.GREETING["en"], language_code="en"))
     failsafe = await fake.wait_for_text(chat, assistant.nlg.system_text("service.internal_error", "en"))
     assert numbers["emergency"] in failsafe.params["text"]

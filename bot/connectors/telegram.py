@@ -35,7 +35,7 @@ from sanic import response
 from sanic.request import Request
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType, MessageLimit
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, BaseHandler,
                           BaseUpdateProcessor, CallbackQueryHandler, CommandHandler,
                           ContextTypes, MessageHandler, filters)
@@ -54,6 +54,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 MAX_RETRIES = 3  # on 429, honouring retry_after
+SERVER_ERROR_RETRIES = 3  # on 5xx and time-outs (NetworkError), with a growing pause
+SERVER_ERROR_BACKOFF_S = 0.5
 MAX_CALLBACK_BYTES = 64
 MAX_DELETE_BATCH = 100
 RECENT_MAX_AGE = 48 * 3600.0  # Telegram lets a bot delete messages for 48 hours
@@ -475,8 +477,20 @@ class TelegramConnector:
         parts = split_text(text) or ([EMPTY_TEXT] if buttons else [])
         for index, part in enumerate(parts):
             markup = self._keyboard(buttons) if buttons and index == len(parts) - 1 else None
-            message = await self.application.bot.send_message(person.chat_id, part, reply_markup=markup)
+            message = await self._send_one(person.chat_id, part, markup)
             self.recent.remember(person.sender_id, message.message_id)
+
+    async def _send_one(self, chat_id: int, text: str, markup: Optional[InlineKeyboardMarkup]) -> Message:
+        """One sendMessage, retried on a 5xx or a time-out; the rate limiter handles 429."""
+        for attempt in range(SERVER_ERROR_RETRIES + 1):
+            try:
+                return await self.application.bot.send_message(chat_id, text, reply_markup=markup)
+            except NetworkError as exc:
+                if attempt == SERVER_ERROR_RETRIES:
+                    raise
+                logger.warning("telegram: %s while sending; retry %d", type(exc).__name__, attempt + 1)
+                await asyncio.sleep(SERVER_ERROR_BACKOFF_S * 2 ** attempt)
+        raise AssertionError("unreachable")
 
     def _keyboard(self, buttons: Sequence[Dict[str, str]]) -> InlineKeyboardMarkup:
         return InlineKeyboardMarkup(

@@ -1,6 +1,7 @@
 """Command line: ``python -m bot <command>``.
 
-Commands: train, classify, shell, serve, facts, catalogs (extract|check), evaluate.
+Commands: train, classify, shell, serve, facts, catalogs (extract|check), evaluate,
+handoffs, operators, purge.
 Each command's module is imported only when it runs, so quick commands stay quick.
 """
 
@@ -19,6 +20,9 @@ COMMANDS = {
     "catalogs": ("bot.cli.catalogs", "extract or check the translation catalogs"),
     "evaluate": ("bot.cli.evaluate", "score the NLU on the held-out test sets"),
     "serve": ("bot.cli.serve", "run the service: web chat, REST endpoint and Telegram"),
+    "handoffs": ("bot.cli.handoffs", "list handoff cases (nothing that identifies a person)"),
+    "operators": ("bot.cli.operators", "add, list, disable or reset operator accounts"),
+    "purge": ("bot.cli.purge", "delete transcripts of cases closed longer ago than the retention"),
 }
 
 

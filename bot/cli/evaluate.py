@@ -107,6 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model archive (default: latest in models/)")
     parser.add_argument("--errors", action="store_true", help="list misclassified examples")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
+    parser.add_argument("--dir", help="folder of heldout_<lang>.yml files (default: tests/nlu)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     assistant = Assistant.load(settings, Path(args.model) if args.model else None)
-    scores = asyncio.run(evaluate(assistant, settings.root / "tests" / "nlu"))
+    heldout_dir = Path(args.dir) if args.dir else settings.root / "tests" / "nlu"
+    scores = asyncio.run(evaluate(assistant, heldout_dir))
     if args.json:
         print(json.dumps({k: {n: v for n, v in asdict(s).items() if n != "errors"}
                           for k, s in scores.items()}, indent=2))

@@ -1,0 +1,67 @@
+"""Engine, sessions and migrations of the handoff database (``DATABASE_URL``, SQLite by default)."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import PROJECT_ROOT
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def default_url() -> str:
+    """``DATABASE_URL``, or a SQLite file in the project's data/ folder."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{PROJECT_ROOT / 'data' / 'helpline.db'}"
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+class Database:
+    """One engine and its session factory; ``migrate()`` brings the schema to the latest revision."""
+
+    def __init__(self, url: Optional[str] = None) -> None:
+        self.url = url or default_url()
+        _ensure_sqlite_folder(self.url)
+        self.engine = create_engine(self.url, future=True, pool_pre_ping=True)
+        self.sessions = sessionmaker(bind=self.engine, future=True, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success and rolled back on error."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def alembic_config(self):
+        from alembic.config import Config
+
+        config = Config(str(PROJECT_ROOT / "alembic.ini"))
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return config
+
+    def migrate(self, revision: str = "head") -> None:
+        """Run ``alembic upgrade <revision>`` on this database."""
+        from alembic import command
+
+        command.upgrade(self.alembic_config(), revision)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -9,8 +9,14 @@ import pytest
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
+from sanic import Sanic  # noqa: E402
+
 from bot import LANGUAGES  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+
+# Several Sanic apps start in this one test process (REST, Telegram webhook, console);
+# Sanic's start-up optimiser (TouchUp) only supports that in its test mode.
+Sanic.test_mode = True
 
 
 @pytest.fixture(scope="session")

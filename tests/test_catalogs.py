@@ -14,6 +14,11 @@ from bot.dialogue.nlg import CatalogNLG
 from bot.i18n import catalogs
 
 
+# A text this long that reads the same as the English was not translated; shorter
+# ones may be ("Status", "Centre", "OK").
+UNTRANSLATED_CHECK_WORDS = 4
+
+
 @pytest.fixture(scope="module")
 def nlg(settings):
     return CatalogNLG(domain=Domain.load(str(settings.root / "domain.yml")), settings=settings)
@@ -58,7 +63,8 @@ def test_every_reply_renders_in_every_language(nlg, language):
         for button in rendered.get("buttons") or []:
             assert button["title"].strip()
         english[name] = nlg.render(name, "en")["text"]
-        if language != "en" and name != "utter_other_language":
+        if (language != "en" and name != "utter_other_language"
+                and len(english[name].split()) >= UNTRANSLATED_CHECK_WORDS):
             assert rendered["text"] != english[name], f"{name} is not translated to {language}"
 
 
@@ -67,8 +73,9 @@ def test_every_system_text_renders_in_every_language(nlg, language):
     for key in nlg.system_texts:
         text = nlg.system_text(key, language)
         assert text.strip() and "{" not in text
-        if language != "en":
-            assert text != nlg.system_text(key, "en"), (key, language)
+        english = nlg.system_text(key, "en")
+        if language != "en" and len(english.split()) >= UNTRANSLATED_CHECK_WORDS:
+            assert text != english, (key, language)
 
 
 def test_phone_numbers_live_in_one_data_file(settings):

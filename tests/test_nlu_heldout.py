@@ -1,7 +1,10 @@
-"""Held-out NLU sets (tests/nlu, never trained on): quality per language.
+"""Held-out NLU sets (never trained on): quality per language.
 
-The test holds the model to FLOORS (no regression); ``python -m bot evaluate``
-prints the figures against the project's GOALS.
+``tests/nlu`` is the first set; ``tests/nlu/second`` was written later by another author
+who saw neither the training data nor the first set, so it is the fairer measure (the
+first set was looked at while the training data grew). The test holds the model to
+floors just below the measured figures (no regression); ``python -m bot evaluate``
+prints them against the project's GOALS.
 """
 
 from __future__ import annotations
@@ -9,27 +12,32 @@ from __future__ import annotations
 import pytest
 
 from bot import LANGUAGES
-from bot.cli.evaluate import FLOORS, evaluate
+from bot.cli.evaluate import FLOORS, SECOND_SET_FLOORS, evaluate
+
+SETS = {"first": ("tests/nlu", FLOORS), "second": ("tests/nlu/second", SECOND_SET_FLOORS)}
 
 
 @pytest.fixture(scope="module")
 async def scores(assistant, settings):
-    return await evaluate(assistant, settings.root / "tests" / "nlu")
+    return {name: await evaluate(assistant, settings.root / folder) for name, (folder, _) in SETS.items()}
 
 
+@pytest.mark.parametrize("heldout", sorted(SETS))
 @pytest.mark.parametrize("language", LANGUAGES)
-async def test_heldout_goals(scores, language):
-    score = scores[language]
-    assert score.examples >= 200
-    report = {name: round(getattr(score, name), 3) for name in FLOORS}
-    assert score.failures(FLOORS) == [], report
+async def test_heldout_floors(scores, heldout, language):
+    score = scores[heldout][language]
+    floors = SETS[heldout][1]
+    assert score.examples >= 150
+    report = {name: round(getattr(score, name), 3) for name in floors}
+    assert score.failures(floors) == [], report
 
 
-def test_heldout_is_not_in_the_training_data(settings):
+@pytest.mark.parametrize("folder", ["tests/nlu", "tests/nlu/second"])
+def test_heldout_is_not_in_the_training_data(settings, folder):
     from rasa.shared.nlu.training_data.loading import load_data
 
     trained = {m.get("text").strip().lower() for m in load_data(str(settings.root / "nlu")).intent_examples}
     for language in LANGUAGES:
-        heldout = load_data(str(settings.root / "tests" / "nlu" / f"heldout_{language}.yml"))
+        heldout = load_data(str(settings.root / folder / f"heldout_{language}.yml"))
         overlap = [m.get("text") for m in heldout.intent_examples if m.get("text").strip().lower() in trained]
         assert overlap == [], language

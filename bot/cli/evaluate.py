@@ -29,8 +29,17 @@ GOALS = {
 FLOORS = {
     "intent_macro_f1": 0.90,
     "distress_recall": 0.94,
-    "emergency_recall": 0.91,
-    "false_alarm_rate": 0.08,  # at most
+    "emergency_recall": 0.87,
+    "false_alarm_rate": 0.09,  # at most
+    "language_accuracy": 0.99,
+}
+# The second held-out set (tests/nlu/second), written by an author who saw neither
+# the training data nor the first set: the fairer estimate.
+SECOND_SET_FLOORS = {
+    "intent_macro_f1": 0.85,
+    "distress_recall": 0.94,
+    "emergency_recall": 0.89,
+    "false_alarm_rate": 0.07,  # at most
     "language_accuracy": 0.99,
 }
 

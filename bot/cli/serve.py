@@ -1,8 +1,8 @@
 """``python -m bot serve``: the service on 127.0.0.1:5005 (``--host``, ``--port``).
 
 Serves the REST endpoint, the web chat and the operators' console (``/console``, on
-the database of ``DATABASE_URL``, migrated at start); starts the Telegram connector
-when ``TELEGRAM_BOT_TOKEN`` is set. Prints ``ready on http://HOST:PORT`` once listening.
+the database of ``DATABASE_URL``, migrated at start), with handoffs to counsellors on;
+starts the Telegram connector when ``TELEGRAM_BOT_TOKEN`` is set. Prints ``ready on http://HOST:PORT`` once listening.
 """
 
 from __future__ import annotations
@@ -19,21 +19,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from bot.connectors.rest import WebOutbox
     from bot.connectors.service import build_app
     from bot.connectors.telegram_setup import attach_telegram
     from bot.connectors.web import web_blueprint
     from bot.console import console_blueprint
     from bot.dialogue.assistant import Assistant
+    from bot.handoff.service import HandoffService
     from bot.settings import Settings
     from bot.storage.database import Database
 
     settings = Settings.from_env()
     assistant = Assistant.load(settings, Path(args.model) if args.model else None)
-    app = build_app(assistant, settings, web=web_blueprint(assistant, settings))
     database = Database()
     database.migrate()
-    app.blueprint(console_blueprint(database, assistant.nlg.system_text, settings))
-    attach_telegram(app, assistant, settings)
+    handoffs = HandoffService(database, assistant)
+    assistant.handoffs = handoffs
+    outbox = WebOutbox()
+    handoffs.register_channel("web", outbox.put)
+    app = build_app(assistant, settings, web=web_blueprint(assistant, settings), outbox=outbox)
+    app.blueprint(console_blueprint(database, assistant.nlg.system_text, settings, handoffs=handoffs))
+    telegram = attach_telegram(app, assistant, settings)
+    if telegram is not None:
+        handoffs.register_channel("telegram", telegram.deliver)
 
     @app.listener("after_server_start")
     async def announce(_app, _loop) -> None:

@@ -4,13 +4,16 @@
 returns a list of ``{"recipient_id", "text", "buttons"?}``. Bad input gets a clear
 JSON error (400/413/415), never a 500; an empty or odd message still gets a kind
 reply. ``POST /webhooks/rest/end`` forgets a conversation (the quick exit).
+``POST /webhooks/rest/messages`` hands over what a counsellor wrote since the last
+call (the web chat polls it), from the :class:`WebOutbox`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Dict, Optional, Tuple
+from collections import defaultdict, deque
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -21,6 +24,19 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "web"
 MAX_SENDER_CHARS = 128
+
+
+class WebOutbox:
+    """Messages waiting for a web conversation (keyed by the hashed id), at most 100 each."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self._waiting: Dict[str, Deque[str]] = defaultdict(lambda: deque(maxlen=limit))
+
+    async def put(self, sender_id: str, text: str) -> None:
+        self._waiting[sender_id].append(text)
+
+    def take(self, sender_id: str) -> List[str]:
+        return list(self._waiting.pop(sender_id, ()))
 
 
 def error(status: int, code: str, message: str) -> response.HTTPResponse:
@@ -41,9 +57,10 @@ def parse_request(request: Request) -> Tuple[Optional[Dict[str, Any]], Optional[
     return body, None
 
 
-def rest_blueprint(assistant: Any, key: bytes) -> Blueprint:
+def rest_blueprint(assistant: Any, key: bytes, outbox: Optional[WebOutbox] = None) -> Blueprint:
     """The REST endpoints bound to one assistant; ``key`` hashes the senders."""
     bp = Blueprint("rest", url_prefix="/webhooks/rest")
+    outbox = outbox or WebOutbox()
 
     @bp.get("/")
     async def health(_: Request) -> response.HTTPResponse:
@@ -63,6 +80,14 @@ def rest_blueprint(assistant: Any, key: bytes) -> Blueprint:
         replies = await assistant.turn(conversation_id(CHANNEL, sender, key), message,
                                        {"channel": CHANNEL, "language_hint": hint})
         return response.json([{**reply, "recipient_id": sender} for reply in replies])
+
+    @bp.post("/messages")
+    async def messages(request: Request) -> response.HTTPResponse:
+        body, problem = parse_request(request)
+        if problem:
+            return problem
+        waiting = outbox.take(conversation_id(CHANNEL, body["sender"], key))
+        return response.json([{"recipient_id": body["sender"], "text": text} for text in waiting])
 
     @bp.post("/end")
     async def end(request: Request) -> response.HTTPResponse:

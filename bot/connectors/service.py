@@ -14,7 +14,7 @@ from sanic import Sanic, response
 from sanic.exceptions import SanicException
 from sanic.request import Request
 
-from bot.connectors.rest import error, rest_blueprint
+from bot.connectors.rest import WebOutbox, error, rest_blueprint
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,13 +36,14 @@ SECURITY_HEADERS = {
 
 
 def build_app(assistant: Any, settings: Settings, name: str = "helpline",
-              web: Optional[Any] = None) -> Sanic:
-    """``web`` is an optional blueprint serving the chat page and widget."""
+              web: Optional[Any] = None, outbox: Optional[WebOutbox] = None) -> Sanic:
+    """``web`` is an optional blueprint serving the chat page and widget; ``outbox``
+    holds counsellors' messages for web conversations."""
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.assistant = assistant
-    app.blueprint(rest_blueprint(assistant, settings.conversation_key))
+    app.blueprint(rest_blueprint(assistant, settings.conversation_key, outbox))
     if web is not None:
         app.blueprint(web)
 

@@ -255,6 +255,9 @@ class TelegramConnector:
         self.nlg = assistant.nlg  # the assistant's CatalogNLG
         self.recent = RecentMessages()
         self.payloads = CallbackPayloads()
+        # Hashed conversation id -> chat id, in memory only, so that a counsellor's
+        # reply can reach the chat (lost on restart; see the handoff service).
+        self.chats: Dict[str, int] = {}
         self.application: Optional[Application] = None
         self.ready = asyncio.Event()
         self._starter: Optional[asyncio.Task] = None
@@ -401,8 +404,16 @@ class TelegramConnector:
         if chat is None or chat.type != ChatType.PRIVATE:
             return None  # a helpline talks in private chats only
         user = update.effective_user
-        return Person(chat.id, conversation_id(ID_CHANNEL, chat.id, self.settings.conversation_key),
-                      user.language_code if user is not None else None)
+        sender_id = conversation_id(ID_CHANNEL, chat.id, self.settings.conversation_key)
+        self.chats[sender_id] = chat.id
+        return Person(chat.id, sender_id, user.language_code if user is not None else None)
+
+    async def deliver(self, sender_id: str, text: str) -> None:
+        """Send a counsellor's message to the conversation's chat (retried like any reply)."""
+        chat_id = self.chats.get(sender_id)
+        if chat_id is None or self.application is None:
+            raise LookupError("this Telegram conversation cannot be reached now")
+        await self._send(Person(chat_id, sender_id, None), text)
 
     async def _on_text(self, person: Person, update: Update) -> None:
         await self._converse(person, update.message.text)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Optional
 
 logger = logging.getLogger(__name__)
 
 
-def attach_telegram(app: Any, assistant: Any, settings: Any) -> None:
+def attach_telegram(app: Any, assistant: Any, settings: Any) -> Optional[Any]:
+    """The attached connector, or None when Telegram is off."""
     if not os.environ.get("TELEGRAM_BOT_TOKEN"):
         logger.info("no TELEGRAM_BOT_TOKEN: Telegram is off, the web chat runs alone")
-        return
+        return None
     from bot.connectors.telegram import TelegramConnector
 
     connector = TelegramConnector.from_env(assistant, settings)
     connector.attach(app)
+    return connector

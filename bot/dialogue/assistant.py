@@ -54,6 +54,8 @@ class Assistant:
     def __init__(self, agent: Agent, settings: Settings) -> None:
         self.agent = agent
         self.settings = settings
+        # Set by the service when handoffs to counsellors are on (bot.handoff.service).
+        self.handoffs: Optional[Any] = None
         self.nlg = CatalogNLG(domain=agent.domain or Domain.load(str(settings.root / "domain.yml")),
                                         settings=settings)
 
@@ -73,22 +75,47 @@ class Assistant:
 
     async def turn(self, sender_id: str, text: Any,
                    metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-        """One turn of one conversation; always returns at least one reply."""
+        """One turn of one conversation; always at least one reply, except while a
+        counsellor has the conversation (then the assistant stays silent)."""
         metadata = dict(metadata or {})
         cleaned = clean_text(text)
-        if not cleaned:
-            # An empty message (or only control bytes) still gets a kind answer.
-            cleaned = "/nlu_fallback"
         output = CollectingOutputChannel()
         try:
+            if self.handoffs is not None and await self._with_human(sender_id):
+                # The message does not reach Rasa at all, so "/restart" cannot bypass the human.
+                if cleaned:
+                    await self.handoffs.person_message(sender_id, cleaned)
+                return []
+            if not cleaned:
+                # An empty message (or only control bytes) still gets a kind answer.
+                cleaned = "/nlu_fallback"
             await self.agent.handle_message(
                 UserMessage(cleaned, output, sender_id, input_channel=metadata.get("channel"),
                             metadata=metadata))
+            replies = [self._reply(m) for m in output.messages]
+            if self.handoffs is not None:
+                replies += await self.handoffs.after_turn(
+                    sender_id, metadata.get("channel") or "web", await self._language(sender_id))
         except Exception:  # noqa: BLE001 - the person must get an answer whatever failed
             logger.exception("turn failed; sending the failsafe reply")
             return [self.failsafe(sender_id, metadata.get("language_hint"))]
-        replies = [self._reply(m) for m in output.messages]
         return replies or [self.failsafe(sender_id, metadata.get("language_hint"))]
+
+    async def _with_human(self, sender_id: str) -> bool:
+        """Paused with a live case; a paused conversation without one resumes."""
+        tracker = await self.agent.tracker_store.retrieve(sender_id)
+        if tracker is None or not tracker.is_paused():
+            return False
+        if self.handoffs.live_case_id(sender_id) is not None:
+            return True
+        await self.handoffs.resume(sender_id)
+        return False
+
+    async def _language(self, sender_id: str) -> str:
+        from bot.dialogue.nlg import conversation_language
+
+        tracker = await self.agent.tracker_store.retrieve(sender_id)
+        return conversation_language(tracker) if tracker is not None else DEFAULT_LANGUAGE
 
     async def forget(self, sender_id: str) -> None:
         """Erase everything held about one conversation (its tracker)."""

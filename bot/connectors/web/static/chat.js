@@ -18,6 +18,7 @@
   var SHIFT_PRESSES = 3;
   var SHIFT_WINDOW_MS = 2000;
   var END_WAIT_MS = 1000;
+  var POLL_MS = 4000;  // how often a counsellor's messages are fetched
   // Used only if the texts cannot be loaded at all (the service is unreachable).
   var FALLBACK_TEXTS = {
     title: "Chat", send: "Send", quick_exit: "Quick exit", message_label: "Your message",
@@ -116,7 +117,7 @@
   function speakerLabel(role) {
     var span = document.createElement("span");
     span.className = "visually-hidden";
-    span.setAttribute("data-text", role === "user" ? "you" : "assistant");
+    span.setAttribute("data-text", role === "user" ? "you" : (role === "counsellor" ? "counsellor" : "assistant"));
     return span;
   }
 
@@ -128,7 +129,8 @@
 
   function renderEntry(state, entry, active) {
     var item = document.createElement("div");
-    item.className = "msg " + (entry.role === "user" ? "user" : "bot") + (entry.error ? " error" : "");
+    item.className = "msg " + (entry.role === "user" ? "user" : "bot") +
+      (entry.role === "counsellor" ? " counsellor" : "") + (entry.error ? " error" : "");
     var label = speakerLabel(entry.role);
     label.textContent = state.texts[label.getAttribute("data-text")] || "";
     item.appendChild(label);
@@ -199,6 +201,23 @@
     });
   }
 
+  // A counsellor's messages (after a handoff) are fetched by polling.
+  function pollCounsellor(state) {
+    if (state.exiting) { return; }
+    fetch("/webhooks/rest/messages", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ sender: senderId() })
+    }).then(function (res) { return res.ok ? res.json() : []; })
+      .then(function (messages) {
+        if (!Array.isArray(messages) || state.exiting) { return; }
+        messages.forEach(function (message) {
+          addEntry(state, { role: "counsellor", text: typeof message.text === "string" ? message.text : "", buttons: [] });
+        });
+      })
+      .catch(function () { /* the next poll tries again */ });
+  }
+
   function send(state, message, shown) {
     if (state.exiting) { return; }
     disableChoices();
@@ -266,6 +285,7 @@
     watchShift(state);
 
     $("quick-exit").addEventListener("click", function () { quickExit(state); });
+    window.setInterval(function () { pollCounsellor(state); }, POLL_MS);
 
     $("composer").addEventListener("submit", function (event) {
       event.preventDefault();

@@ -1,0 +1,164 @@
+"""Opens handoff cases and relays messages between the person and the operators.
+
+When the assistant has offered a human (``utter_human``), :meth:`HandoffService.open`
+stores a case (urgency from what was said, the conversation so far as its transcript)
+in the shared queue and pauses the Rasa conversation: while a human is on it the
+assistant stays silent, and commands such as ``/restart`` cannot bypass the human.
+The person's messages are added to the case; an operator's reply reaches the person
+through the channel the conversation came from (``register_channel``). Handing back
+resumes the conversation and the assistant says so; the case stays with the operator
+until it is closed. A paused conversation whose case was closed resumes by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
+
+from rasa.shared.core.events import BotUttered, ConversationPaused, ConversationResumed, UserUttered
+
+from bot import DEFAULT_LANGUAGE, LANGUAGES
+from bot.storage import repository as repo
+from bot.storage.database import Database
+from bot.storage.models import Case
+
+logger = logging.getLogger(__name__)
+
+Deliver = Callable[[str, str], Awaitable[None]]  # (conversation id, text)
+OFFER_ACTION = "utter_human"
+LIVE_STATUSES = ("open", "claimed")
+
+
+def urgency_of(intents: Iterable[str]) -> str:
+    seen = set(intents)
+    if "emergency" in seen:
+        return "emergency"
+    if seen & {"disclose_exploitation", "ask_if_victim"}:
+        return "high"
+    return "normal"
+
+
+def intents_of(tracker: Any) -> List[str]:
+    """The person's intents in this conversation, in order, each once."""
+    found: List[str] = []
+    for event in tracker.events:
+        if isinstance(event, UserUttered):
+            name = (event.intent or {}).get("name")
+            if name and name not in found:
+                found.append(name)
+    return found
+
+
+class HandoffService:
+    """Cases in ``db`` for the conversations of ``assistant``."""
+
+    def __init__(self, db: Database, assistant: Any) -> None:
+        self.db = db
+        self.assistant = assistant
+        self._channels: Dict[str, Deliver] = {}
+
+    def register_channel(self, channel: str, deliver: Deliver) -> None:
+        self._channels[channel] = deliver
+
+    def _live(self, session: Any, sender_id: str) -> Optional[Case]:
+        return (session.query(Case)
+                .filter(Case.conversation_id == sender_id, Case.status.in_(LIVE_STATUSES))
+                .order_by(Case.id.desc()).first())
+
+    def live_case_id(self, sender_id: str) -> Optional[int]:
+        with self.db.session() as session:
+            case = self._live(session, sender_id)
+            return case.id if case else None
+
+    async def after_turn(self, sender_id: str, channel: str, language: str) -> List[Dict[str, Any]]:
+        """Open a case when this turn offered a human; returns extra replies for the person."""
+        tracker = await self.assistant.agent.tracker_store.retrieve(sender_id)
+        if tracker is None or not self._offered_in_last_turn(tracker):
+            return []
+        await self.open(sender_id, channel, language, tracker)
+        return [{"recipient_id": sender_id, "text": self.assistant.nlg.system_text("handoff.opened", language)}]
+
+    @staticmethod
+    def _offered_in_last_turn(tracker: Any) -> bool:
+        for event in reversed(tracker.events):
+            if isinstance(event, UserUttered):
+                return False
+            if getattr(event, "action_name", None) == OFFER_ACTION:
+                return True
+        return False
+
+    async def open(self, sender_id: str, channel: str, language: str, tracker: Any) -> int:
+        intents = intents_of(tracker)
+        with self.db.session() as session:
+            case = self._live(session, sender_id) or repo.open_case(
+                session, sender_id, channel, language if language in LANGUAGES else DEFAULT_LANGUAGE,
+                urgency_of(intents), None, intents)
+            if not case.turns:
+                self._copy_transcript(session, case, tracker.events)
+            case_id = case.id
+        tracker.update(ConversationPaused())
+        await self.assistant.agent.tracker_store.save(tracker)
+        logger.info("handoff case %s opened", case_id)
+        return case_id
+
+    @staticmethod
+    def _copy_transcript(session: Any, case: Case, events: Iterable[Any]) -> None:
+        for event in events:
+            if isinstance(event, UserUttered) and event.text:
+                repo.add_turn(session, case, "person", event.text,
+                              intent=(event.intent or {}).get("name"))
+            elif isinstance(event, BotUttered) and event.text:
+                repo.add_turn(session, case, "bot", event.text)
+
+    async def resume(self, sender_id: str) -> None:
+        """Un-pause a conversation whose case is gone (closed without a hand back)."""
+        tracker = await self.assistant.agent.tracker_store.retrieve(sender_id)
+        if tracker is not None and tracker.is_paused():
+            tracker.update(ConversationResumed())
+            await self.assistant.agent.tracker_store.save(tracker)
+
+    async def person_message(self, sender_id: str, text: str) -> bool:
+        """Add the person's message to their live case; False when there is none."""
+        with self.db.session() as session:
+            case = self._live(session, sender_id)
+            if case is None:
+                return False
+            repo.add_turn(session, case, "person", text)
+        return True
+
+    async def reply(self, case_id: int, operator_id: int, text: str) -> None:
+        """Store an operator's reply and send it to the person through their channel."""
+        with self.db.session() as session:
+            case, operator = self._case_and_operator(session, case_id, operator_id)
+            repo.add_turn(session, case, "operator", text)
+            repo.record(session, operator, "replied", case)
+            sender_id, channel = case.conversation_id, case.channel
+        await self._deliver(channel, sender_id, text)
+
+    async def hand_back(self, case_id: int, operator_id: int) -> None:
+        """Let the assistant answer again, saying so; the case stays until it is closed."""
+        with self.db.session() as session:
+            case, operator = self._case_and_operator(session, case_id, operator_id)
+            repo.record(session, operator, "handed_back", case)
+            sender_id, channel, language = case.conversation_id, case.channel, case.language
+        tracker = await self.assistant.agent.tracker_store.retrieve(sender_id)
+        if tracker is not None:
+            tracker.update(ConversationResumed())
+            await self.assistant.agent.tracker_store.save(tracker)
+            language = tracker.get_slot("language") or language
+        await self._deliver(channel, sender_id, self.assistant.nlg.system_text("handoff.handed_back", language))
+
+    @staticmethod
+    def _case_and_operator(session: Any, case_id: int, operator_id: int) -> Any:
+        from bot.storage.models import Operator
+
+        case = session.get(Case, case_id)
+        if case is None or case.conversation_id is None:
+            raise repo.CaseError("no such live case")
+        return case, session.get(Operator, operator_id)
+
+    async def _deliver(self, channel: str, sender_id: str, text: str) -> None:
+        deliver = self._channels.get(channel)
+        if deliver is None:
+            raise repo.CaseError(f"no delivery for channel {channel}")
+        await deliver(sender_id, text)

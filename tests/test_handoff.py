@@ -1,0 +1,139 @@
+"""The handoff: a person who asks for a human gets a counsellor in the same chat.
+
+Real trained assistant, real SQLite database (migrated), real REST endpoint over HTTP
+for the web chat's mailbox of counsellor messages.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+
+import aiohttp
+import pytest
+
+from bot.connectors.rest import WebOutbox
+from bot.handoff.service import HandoffService, urgency_of
+from bot.storage import repository as repo
+from bot.storage.database import Database
+from bot.storage.models import AuditEntry, Case
+from tests import samples
+
+
+@pytest.fixture
+def handoff(assistant, tmp_path):
+    """The assistant with handoffs on (restored afterwards: the assistant is shared)."""
+    db = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
+    db.migrate()
+    service = HandoffService(db, assistant)
+    outbox = WebOutbox()
+    service.register_channel("web", outbox.put)
+    with db.session() as session:
+        operator_id = repo.add_operator(session, f"op-{uuid.uuid4().hex[:6]}", "payoke",
+                                        "a long enough password").id
+    assistant.handoffs = service
+    yield service, outbox, operator_id
+    assistant.handoffs = None
+    db.dispose()
+
+
+def the_case(service, sender):
+    with service.db.session() as session:
+        case = session.query(Case).filter(Case.conversation_id == sender).one()
+        return {"id": case.id, "status": case.status, "urgency": case.urgency, "language": case.language,
+                "channel": case.channel, "intents": case.summary["intents"], "centre": case.centre,
+                "turns": [(t.who, t.text) for t in case.turns]}
+
+
+WEB = {"channel": "web"}
+
+
+async def test_asking_for_a_human_opens_a_case_and_pauses_the_assistant(assistant, handoff, sender):
+    service, _, _ = handoff
+    await assistant.turn(sender, samples.DISCLOSURE["fr"], WEB)
+    replies = await assistant.turn(sender, samples.HUMAN["fr"], WEB)
+    opened = assistant.nlg.system_text("handoff.opened", "fr")
+    assert replies[-1]["text"] == opened
+    case = the_case(service, sender)
+    assert case["status"] == "open" and case["centre"] is None  # the shared queue
+    assert case["urgency"] == "high" and case["language"] == "fr" and case["channel"] == "web"
+    assert case["intents"][:2] == ["disclose_exploitation", "request_human"]
+    assert ("person", samples.DISCLOSURE["fr"]) in case["turns"]
+    assert any(who == "bot" for who, _ in case["turns"])
+    tracker = await assistant.agent.tracker_store.retrieve(sender)
+    assert tracker.is_paused()
+
+    # While the counsellor has it, the assistant is silent and /restart cannot bypass it.
+    assert await assistant.turn(sender, "hallo? is er iemand", WEB) == []
+    assert await assistant.turn(sender, "/restart", WEB) == []
+    assert ("person", "hallo? is er iemand") in the_case(service, sender)["turns"]
+    assert (await assistant.agent.tracker_store.retrieve(sender)).is_paused()
+
+
+async def test_operator_reply_reaches_the_person_and_hand_back_resumes(assistant, handoff, sender):
+    service, outbox, operator_id = handoff
+    await assistant.turn(sender, samples.EMERGENCY["en"], WEB)
+    await assistant.turn(sender, "/affirm", WEB)  # yes to a counsellor
+    case = the_case(service, sender)
+    assert case["urgency"] == "emergency"
+
+    await service.reply(case["id"], operator_id, "Hello, I am Anna from the centre. Are you safe?")
+    assert outbox.take(sender) == ["Hello, I am Anna from the centre. Are you safe?"]
+    assert ("operator", "Hello, I am Anna from the centre. Are you safe?") in the_case(service, sender)["turns"]
+
+    await service.hand_back(case["id"], operator_id)
+    assert outbox.take(sender) == [assistant.nlg.system_text("handoff.handed_back", "en")]
+    replies = await assistant.turn(sender, samples.GREETING["en"], WEB)
+    assert replies and replies[0]["text"]
+    with service.db.session() as session:
+        actions = [e.action for e in session.query(AuditEntry).filter_by(case_id=case["id"])]
+    assert actions == ["replied", "handed_back"]
+
+
+async def test_a_case_closed_without_hand_back_lets_the_assistant_answer_again(assistant, handoff, sender):
+    service, _, operator_id = handoff
+    await assistant.turn(sender, samples.HUMAN["de"], WEB)
+    case = the_case(service, sender)
+    with service.db.session() as session:
+        repo.close(session, session.get(Case, case["id"]), None, "referred", "")
+    replies = await assistant.turn(sender, samples.GREETING["de"], WEB)
+    assert replies and not (await assistant.agent.tracker_store.retrieve(sender)).is_paused()
+
+
+@pytest.mark.parametrize("intents,urgency", [
+    (["greet", "emergency"], "emergency"), (["disclose_exploitation"], "high"),
+    (["ask_if_victim", "request_human"], "high"), (["request_human"], "normal")])
+def test_urgency_follows_what_was_said(intents, urgency):
+    assert urgency_of(intents) == urgency
+
+
+async def test_web_chat_fetches_counsellor_messages_over_http(assistant, settings):
+    from bot.connectors.identity import conversation_id
+    from bot.connectors.service import build_app
+
+    outbox = WebOutbox()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = build_app(assistant, settings, name=f"outbox-{uuid.uuid4().hex[:6]}", outbox=outbox)
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        await outbox.put(conversation_id("web", "browser-1", settings.conversation_key), "from the counsellor")
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/webhooks/rest/messages"
+            async with session.post(url, data=json.dumps({"sender": "browser-1"})) as resp:
+                assert resp.status == 200
+                assert await resp.json() == [{"recipient_id": "browser-1", "text": "from the counsellor"}]
+            async with session.post(url, data=json.dumps({"sender": "browser-1"})) as resp:
+                assert await resp.json() == []  # handed over once
+            async with session.post(url, data=b"nope") as resp:
+                assert resp.status == 400
+    finally:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()

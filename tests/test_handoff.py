@@ -137,3 +137,43 @@ async def test_web_chat_fetches_counsellor_messages_over_http(assistant, setting
         server.close()
         await server.wait_closed()
         await server.after_stop()
+
+
+async def test_waiting_person_is_reminded_once_with_the_numbers(assistant, handoff, sender, numbers):
+    import datetime as dt
+
+    from bot.handoff.jobs import HandoffJobs
+
+    service, outbox, _ = handoff
+    await assistant.turn(sender, samples.HUMAN["nl"], WEB)
+    outbox.take(sender)
+    now = repo.utcnow()
+    jobs = HandoffJobs(service, clock=lambda: now + dt.timedelta(minutes=5))
+    assert await jobs.remind_unclaimed() == 0  # not waiting long enough yet
+    jobs.clock = lambda: now + jobs.reminder_after + dt.timedelta(minutes=1)
+    assert await jobs.remind_unclaimed() == 1
+    reminder = outbox.take(sender)
+    assert reminder == [assistant.nlg.system_text("handoff.unclaimed", "nl")]
+    assert numbers["helpline"] in reminder[0] and numbers["emergency"] in reminder[0]
+    assert await jobs.remind_unclaimed() == 0  # once
+    assert the_case(service, sender)["status"] == "open"  # the case stays open
+
+
+async def test_retention_purges_old_transcripts_and_conversations(assistant, handoff, sender):
+    import datetime as dt
+
+    from bot.handoff.jobs import HandoffJobs
+
+    service, _, _ = handoff
+    await assistant.turn(sender, samples.HUMAN["en"], WEB)
+    case = the_case(service, sender)
+    with service.db.session() as session:
+        repo.close(session, session.get(Case, case["id"]), None, "referred", "")
+    jobs = HandoffJobs(service, clock=lambda: repo.utcnow() + dt.timedelta(days=jobs.retention_days + 1))
+    assert await jobs.purge() >= 1
+    with service.db.session() as session:
+        purged = session.get(Case, case["id"])
+        assert purged.turns == [] and purged.conversation_id is None
+        assert repo.aggregates(session)  # counts survive
+    assert await assistant.agent.tracker_store.retrieve(sender) is None or not (
+        await assistant.agent.tracker_store.retrieve(sender)).events

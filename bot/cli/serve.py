@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.connectors.web import web_blueprint
     from bot.console import console_blueprint
     from bot.dialogue.assistant import Assistant
+    from bot.handoff.jobs import HandoffJobs
     from bot.handoff.service import HandoffService
     from bot.settings import Settings
     from bot.storage.database import Database
@@ -43,9 +44,16 @@ def run(args: argparse.Namespace) -> int:
     if telegram is not None:
         handoffs.register_channel("telegram", telegram.deliver)
 
+    jobs = HandoffJobs(handoffs)
+
     @app.listener("after_server_start")
-    async def announce(_app, _loop) -> None:
+    async def announce(_app, loop) -> None:
+        app.ctx.jobs = loop.create_task(jobs.run())
         print(f"ready on http://{args.host}:{args.port}", flush=True)
+
+    @app.listener("before_server_stop")
+    async def stop_jobs(_app, _loop) -> None:
+        app.ctx.jobs.cancel()
 
     app.run(host=args.host, port=args.port, access_log=False, motd=False, workers=1)
     return 0

@@ -7,6 +7,7 @@ gets the emergency numbers in their language (``utter_internal_error``).
 
 from __future__ import annotations
 
+import datetime
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -126,6 +127,23 @@ class Assistant:
             store.store.pop(sender_id, None)
         else:
             raise NotImplementedError(f"forgetting is not implemented for {type(store).__name__}")
+
+    async def forget_older_than(self, moment: "datetime.datetime") -> int:
+        """Erase conversations whose last event is older than ``moment`` (retention)."""
+        from rasa.core.tracker_store import InMemoryTrackerStore
+
+        store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
+        if not isinstance(store, InMemoryTrackerStore):
+            return 0
+        cutoff = moment.replace(tzinfo=datetime.timezone.utc).timestamp()
+        old = []
+        for sender_id in list(await store.keys()):
+            tracker = await store.retrieve(sender_id)
+            if tracker is not None and tracker.events and tracker.events[-1].timestamp < cutoff:
+                old.append(sender_id)
+        for sender_id in old:
+            store.store.pop(sender_id, None)
+        return len(old)
 
     def failsafe(self, sender_id: str, language_hint: Optional[str] = None) -> Dict[str, Any]:
         text = self.nlg.system_text("service.internal_error",

@@ -157,6 +157,10 @@ class HandoffService:
             raise repo.CaseError("no such live case")
         return case, session.get(Operator, operator_id)
 
+    async def deliver(self, channel: str, sender_id: str, text: str) -> None:
+        """Send ``text`` to a conversation through its channel."""
+        await self._deliver(channel, sender_id, text)
+
     async def _deliver(self, channel: str, sender_id: str, text: str) -> None:
         deliver = self._channels.get(channel)
         if deliver is None:

@@ -54,7 +54,8 @@ async def test_asking_for_a_human_opens_a_case_and_pauses_the_assistant(assistan
     await assistant.turn(sender, samples.DISCLOSURE["fr"], WEB)
     replies = await assistant.turn(sender, samples.HUMAN["fr"], WEB)
     opened = assistant.nlg.system_text("handoff.opened", "fr")
-    assert replies[-1]["text"] == opened
+    assert replies[-2]["text"] == opened
+    assert [b["payload"] for b in replies[-1]["buttons"]] == ["/centre pagasa", "/centre payoke", "/centre surya"]
     case = the_case(service, sender)
     assert case["status"] == "open" and case["centre"] is None  # the shared queue
     assert case["urgency"] == "high" and case["language"] == "fr" and case["channel"] == "web"
@@ -69,6 +70,16 @@ async def test_asking_for_a_human_opens_a_case_and_pauses_the_assistant(assistan
     assert await assistant.turn(sender, "/restart", WEB) == []
     assert ("person", "hallo? is er iemand") in the_case(service, sender)["turns"]
     assert (await assistant.agent.tracker_store.retrieve(sender)).is_paused()
+
+
+async def test_the_person_may_choose_a_centre(assistant, handoff, sender):
+    service, _, _ = handoff
+    await assistant.turn(sender, samples.HUMAN["nl"], WEB)
+    replies = await assistant.turn(sender, "/centre payoke", WEB)
+    assert replies == [{"recipient_id": sender, "text": assistant.nlg.system_text("handoff.centre_chosen", "nl")}]
+    case = the_case(service, sender)
+    assert case["centre"] == "payoke" and case["status"] == "open"
+    assert ("person", "/centre payoke") not in case["turns"]
 
 
 async def test_operator_reply_reaches_the_person_and_hand_back_resumes(assistant, handoff, sender):

@@ -84,9 +84,7 @@ class Assistant:
         try:
             if self.handoffs is not None and await self._with_human(sender_id):
                 # The message does not reach Rasa at all, so "/restart" cannot bypass the human.
-                if cleaned:
-                    await self.handoffs.person_message(sender_id, cleaned)
-                return []
+                return await self.handoffs.person_message(sender_id, cleaned) if cleaned else []
             if not cleaned:
                 # An empty message (or only control bytes) still gets a kind answer.
                 cleaned = "/nlu_fallback"

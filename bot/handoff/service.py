@@ -13,6 +13,7 @@ until it is closed. A paused conversation whose case was closed resumes by itsel
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
 
 from rasa.shared.core.events import BotUttered, ConversationPaused, ConversationResumed, UserUttered
@@ -20,12 +21,13 @@ from rasa.shared.core.events import BotUttered, ConversationPaused, Conversation
 from bot import DEFAULT_LANGUAGE, LANGUAGES
 from bot.storage import repository as repo
 from bot.storage.database import Database
-from bot.storage.models import Case
+from bot.storage.models import CENTRES, Case
 
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[str, str], Awaitable[None]]  # (conversation id, text)
 OFFER_ACTION = "utter_human"
+CENTRE_PAYLOAD = re.compile(r"^/centre (pagasa|payoke|surya)$")
 LIVE_STATUSES = ("open", "claimed")
 
 
@@ -76,7 +78,13 @@ class HandoffService:
         if tracker is None or not self._offered_in_last_turn(tracker):
             return []
         await self.open(sender_id, channel, language, tracker)
-        return [{"recipient_id": sender_id, "text": self.assistant.nlg.system_text("handoff.opened", language)}]
+        text = self.assistant.nlg.system_text
+        return [
+            {"recipient_id": sender_id, "text": text("handoff.opened", language)},
+            {"recipient_id": sender_id, "text": text("handoff.choose_centre", language),
+             "buttons": [{"title": text(f"handoff.centre_{centre}", language), "payload": f"/centre {centre}"}
+                         for centre in CENTRES]},
+        ]
 
     @staticmethod
     def _offered_in_last_turn(tracker: Any) -> bool:
@@ -117,14 +125,22 @@ class HandoffService:
             tracker.update(ConversationResumed())
             await self.assistant.agent.tracker_store.save(tracker)
 
-    async def person_message(self, sender_id: str, text: str) -> bool:
-        """Add the person's message to their live case; False when there is none."""
+    async def person_message(self, sender_id: str, text: str) -> List[Dict[str, Any]]:
+        """Add the person's message to their live case (or take their choice of a centre);
+        returns what to answer: nothing, unless a centre was chosen."""
+        choice = CENTRE_PAYLOAD.match(text)
         with self.db.session() as session:
             case = self._live(session, sender_id)
             if case is None:
-                return False
-            repo.add_turn(session, case, "person", text)
-        return True
+                return []
+            if not choice:
+                repo.add_turn(session, case, "person", text)
+                return []
+            if case.status == "open" and case.centre is None:
+                repo.transfer(session, case, None, choice.group(1))
+            language = case.language
+        return [{"recipient_id": sender_id,
+                 "text": self.assistant.nlg.system_text("handoff.centre_chosen", language)}]
 
     async def reply(self, case_id: int, operator_id: int, text: str) -> None:
         """Store an operator's reply and send it to the person through their channel."""

@@ -43,6 +43,7 @@ def the_case(service, sender):
         case = session.query(Case).filter(Case.conversation_id == sender).one()
         return {"id": case.id, "status": case.status, "urgency": case.urgency, "language": case.language,
                 "channel": case.channel, "intents": case.summary["intents"], "centre": case.centre,
+                "forms": case.summary["forms"],
                 "turns": [(t.who, t.text) for t in case.turns]}
 
 
@@ -60,6 +61,7 @@ async def test_asking_for_a_human_opens_a_case_and_pauses_the_assistant(assistan
     assert case["status"] == "open" and case["centre"] is None  # the shared queue
     assert case["urgency"] == "high" and case["language"] == "fr" and case["channel"] == "web"
     assert case["intents"][:2] == ["disclose_exploitation", "request_human"]
+    assert {"labour", "documents"} <= set(case["forms"])
     assert ("person", samples.DISCLOSURE["fr"]) in case["turns"]
     assert any(who == "bot" for who, _ in case["turns"])
     tracker = await assistant.agent.tracker_store.retrieve(sender)
@@ -90,16 +92,25 @@ async def test_operator_reply_reaches_the_person_and_hand_back_resumes(assistant
     assert case["urgency"] == "emergency"
 
     await service.reply(case["id"], operator_id, "Hello, I am Anna from the centre. Are you safe?")
-    assert outbox.take(sender) == ["Hello, I am Anna from the centre. Are you safe?"]
+    assert outbox.take(sender) == [{"text": "Hello, I am Anna from the centre. Are you safe?", "from": "counsellor"}]
     assert ("operator", "Hello, I am Anna from the centre. Are you safe?") in the_case(service, sender)["turns"]
 
     await service.hand_back(case["id"], operator_id)
-    assert outbox.take(sender) == [assistant.nlg.system_text("handoff.handed_back", "en")]
+    assert outbox.take(sender) == [{"text": assistant.nlg.system_text("handoff.handed_back", "en"), "from": "assistant"}]
     replies = await assistant.turn(sender, samples.GREETING["en"], WEB)
     assert replies and replies[0]["text"]
     with service.db.session() as session:
         actions = [e.action for e in session.query(AuditEntry).filter_by(case_id=case["id"])]
     assert actions == ["replied", "handed_back"]
+
+
+async def test_a_reply_that_cannot_be_delivered_is_not_stored_as_sent(assistant, handoff, sender):
+    service, _, operator_id = handoff
+    await assistant.turn(sender, samples.HUMAN["en"], {"channel": "telegram"})  # no Telegram here
+    case = the_case(service, sender)
+    with pytest.raises(repo.CaseError):
+        await service.reply(case["id"], operator_id, "hello?")
+    assert ("operator", "hello?") not in the_case(service, sender)["turns"]
 
 
 async def test_a_case_closed_without_hand_back_lets_the_assistant_answer_again(assistant, handoff, sender):
@@ -110,6 +121,19 @@ async def test_a_case_closed_without_hand_back_lets_the_assistant_answer_again(a
         repo.close(session, session.get(Case, case["id"]), None, "referred", "")
     replies = await assistant.turn(sender, samples.GREETING["de"], WEB)
     assert replies and not (await assistant.agent.tracker_store.retrieve(sender)).is_paused()
+
+
+@pytest.mark.parametrize("text,forms", [
+    ("my boss took my passport and i must pay back the trip", {"labour", "documents", "debt"}),
+    ("ze dwingen me te bedelen op straat", {"begging"}),
+    ("ils veulent que je couche avec des clients", {"sexual"}),
+    ("ich muss fuer die familie putzen und kochen", {"domestic"}),
+    ("hello, how are you", set()),
+])
+def test_forms_of_exploitation_are_recognised(text, forms):
+    from bot.handoff.forms import forms_mentioned
+
+    assert set(forms_mentioned([text])) == forms
 
 
 @pytest.mark.parametrize("intents,urgency", [
@@ -138,7 +162,8 @@ async def test_web_chat_fetches_counsellor_messages_over_http(assistant, setting
             url = f"http://127.0.0.1:{port}/webhooks/rest/messages"
             async with session.post(url, data=json.dumps({"sender": "browser-1"})) as resp:
                 assert resp.status == 200
-                assert await resp.json() == [{"recipient_id": "browser-1", "text": "from the counsellor"}]
+                assert await resp.json() == [{"recipient_id": "browser-1", "text": "from the counsellor",
+                                              "from": "counsellor"}]
             async with session.post(url, data=json.dumps({"sender": "browser-1"})) as resp:
                 assert await resp.json() == []  # handed over once
             async with session.post(url, data=b"nope") as resp:
@@ -164,8 +189,8 @@ async def test_waiting_person_is_reminded_once_with_the_numbers(assistant, hando
     jobs.clock = lambda: now + jobs.reminder_after + dt.timedelta(minutes=1)
     assert await jobs.remind_unclaimed() == 1
     reminder = outbox.take(sender)
-    assert reminder == [assistant.nlg.system_text("handoff.unclaimed", "nl")]
-    assert numbers["helpline"] in reminder[0] and numbers["emergency"] in reminder[0]
+    assert reminder == [{"text": assistant.nlg.system_text("handoff.unclaimed", "nl"), "from": "assistant"}]
+    assert numbers["helpline"] in reminder[0]["text"] and numbers["emergency"] in reminder[0]["text"]
     assert await jobs.remind_unclaimed() == 0  # once
     assert the_case(service, sender)["status"] == "open"  # the case stays open
 

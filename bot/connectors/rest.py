@@ -27,15 +27,16 @@ MAX_SENDER_CHARS = 128
 
 
 class WebOutbox:
-    """Messages waiting for a web conversation (keyed by the hashed id), at most 100 each."""
+    """Messages waiting for a web conversation (keyed by the hashed id), at most 100 each;
+    each is ``{"text", "from"}`` with ``from`` "counsellor" or "assistant"."""
 
     def __init__(self, limit: int = 100) -> None:
-        self._waiting: Dict[str, Deque[str]] = defaultdict(lambda: deque(maxlen=limit))
+        self._waiting: Dict[str, Deque[Dict[str, str]]] = defaultdict(lambda: deque(maxlen=limit))
 
-    async def put(self, sender_id: str, text: str) -> None:
-        self._waiting[sender_id].append(text)
+    async def put(self, sender_id: str, text: str, source: str = "counsellor") -> None:
+        self._waiting[sender_id].append({"text": text, "from": source})
 
-    def take(self, sender_id: str) -> List[str]:
+    def take(self, sender_id: str) -> List[Dict[str, str]]:
         return list(self._waiting.pop(sender_id, ()))
 
 
@@ -87,7 +88,7 @@ def rest_blueprint(assistant: Any, key: bytes, outbox: Optional[WebOutbox] = Non
         if problem:
             return problem
         waiting = outbox.take(conversation_id(CHANNEL, body["sender"], key))
-        return response.json([{"recipient_id": body["sender"], "text": text} for text in waiting])
+        return response.json([{"recipient_id": body["sender"], **message} for message in waiting])
 
     @bp.post("/end")
     async def end(request: Request) -> response.HTTPResponse:

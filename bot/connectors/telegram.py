@@ -408,8 +408,9 @@ class TelegramConnector:
         self.chats[sender_id] = chat.id
         return Person(chat.id, sender_id, user.language_code if user is not None else None)
 
-    async def deliver(self, sender_id: str, text: str) -> None:
-        """Send a counsellor's message to the conversation's chat (retried like any reply)."""
+    async def deliver(self, sender_id: str, text: str, source: str = "counsellor") -> None:
+        """Send a counsellor's (or the assistant's) message to the conversation's chat,
+        retried like any reply; LookupError when the chat is unknown (e.g. after a restart)."""
         chat_id = self.chats.get(sender_id)
         if chat_id is None or self.application is None:
             raise LookupError("this Telegram conversation cannot be reached now")

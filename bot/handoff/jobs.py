@@ -44,7 +44,7 @@ class HandoffJobs:
             self._reminded.add(case_id)
             text = self.service.assistant.nlg.system_text("handoff.unclaimed", language)
             try:
-                await self.service.deliver(channel, sender_id, text)
+                await self.service.deliver(channel, sender_id, text, "assistant")
                 sent += 1
             except Exception as exc:  # noqa: BLE001 - one unreachable chat must not stop the others
                 logger.warning("handoff reminder for case %s not delivered (%s)", case_id, type(exc).__name__)

@@ -19,13 +19,15 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
 from rasa.shared.core.events import BotUttered, ConversationPaused, ConversationResumed, UserUttered
 
 from bot import DEFAULT_LANGUAGE, LANGUAGES
+from bot.handoff.forms import forms_mentioned
 from bot.storage import repository as repo
 from bot.storage.database import Database
 from bot.storage.models import CENTRES, Case
 
 logger = logging.getLogger(__name__)
 
-Deliver = Callable[[str, str], Awaitable[None]]  # (conversation id, text)
+# (conversation id, text, source) -> sent; source is "counsellor" or "assistant".
+Deliver = Callable[[str, str, str], Awaitable[None]]
 OFFER_ACTION = "utter_human"
 CENTRE_PAYLOAD = re.compile(r"^/centre (pagasa|payoke|surya)$")
 LIVE_STATUSES = ("open", "claimed")
@@ -97,10 +99,11 @@ class HandoffService:
 
     async def open(self, sender_id: str, channel: str, language: str, tracker: Any) -> int:
         intents = intents_of(tracker)
+        said = [e.text for e in tracker.events if isinstance(e, UserUttered) and e.text]
         with self.db.session() as session:
             case = self._live(session, sender_id) or repo.open_case(
                 session, sender_id, channel, language if language in LANGUAGES else DEFAULT_LANGUAGE,
-                urgency_of(intents), None, intents)
+                urgency_of(intents), None, intents, forms_mentioned(said))
             if not case.turns:
                 self._copy_transcript(session, case, tracker.events)
             case_id = case.id
@@ -143,13 +146,16 @@ class HandoffService:
                  "text": self.assistant.nlg.system_text("handoff.centre_chosen", language)}]
 
     async def reply(self, case_id: int, operator_id: int, text: str) -> None:
-        """Store an operator's reply and send it to the person through their channel."""
+        """Send an operator's reply to the person through their channel, then store it;
+        a reply that could not be sent raises CaseError and is not stored as sent."""
+        with self.db.session() as session:
+            case, _ = self._case_and_operator(session, case_id, operator_id)
+            sender_id, channel = case.conversation_id, case.channel
+        await self._deliver(channel, sender_id, text, "counsellor")
         with self.db.session() as session:
             case, operator = self._case_and_operator(session, case_id, operator_id)
             repo.add_turn(session, case, "operator", text)
             repo.record(session, operator, "replied", case)
-            sender_id, channel = case.conversation_id, case.channel
-        await self._deliver(channel, sender_id, text)
 
     async def hand_back(self, case_id: int, operator_id: int) -> None:
         """Let the assistant answer again, saying so; the case stays until it is closed."""
@@ -162,7 +168,12 @@ class HandoffService:
             tracker.update(ConversationResumed())
             await self.assistant.agent.tracker_store.save(tracker)
             language = tracker.get_slot("language") or language
-        await self._deliver(channel, sender_id, self.assistant.nlg.system_text("handoff.handed_back", language))
+        try:
+            await self._deliver(channel, sender_id,
+                                self.assistant.nlg.system_text("handoff.handed_back", language), "assistant")
+        except repo.CaseError:
+            # The assistant answers the person's next message anyway.
+            logger.warning("hand-back notice for case %s not delivered", case_id)
 
     @staticmethod
     def _case_and_operator(session: Any, case_id: int, operator_id: int) -> Any:
@@ -173,12 +184,15 @@ class HandoffService:
             raise repo.CaseError("no such live case")
         return case, session.get(Operator, operator_id)
 
-    async def deliver(self, channel: str, sender_id: str, text: str) -> None:
-        """Send ``text`` to a conversation through its channel."""
-        await self._deliver(channel, sender_id, text)
+    async def deliver(self, channel: str, sender_id: str, text: str, source: str = "assistant") -> None:
+        """Send ``text`` to a conversation through its channel (CaseError if it cannot)."""
+        await self._deliver(channel, sender_id, text, source)
 
-    async def _deliver(self, channel: str, sender_id: str, text: str) -> None:
+    async def _deliver(self, channel: str, sender_id: str, text: str, source: str) -> None:
         deliver = self._channels.get(channel)
         if deliver is None:
             raise repo.CaseError(f"no delivery for channel {channel}")
-        await deliver(sender_id, text)
+        try:
+            await deliver(sender_id, text, source)
+        except Exception as exc:  # noqa: BLE001 - reported to the operator as a conflict
+            raise repo.CaseError(f"the message could not be delivered ({type(exc).__name__})") from exc

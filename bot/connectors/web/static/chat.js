@@ -212,7 +212,8 @@
       .then(function (messages) {
         if (!Array.isArray(messages) || state.exiting) { return; }
         messages.forEach(function (message) {
-          addEntry(state, { role: "counsellor", text: typeof message.text === "string" ? message.text : "", buttons: [] });
+          var role = message.from === "assistant" ? "bot" : "counsellor";
+          addEntry(state, { role: role, text: typeof message.text === "string" ? message.text : "", buttons: [] });
         });
       })
       .catch(function () { /* the next poll tries again */ });

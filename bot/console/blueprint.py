@@ -160,6 +160,16 @@ class Console:
                                  csrf=auth[0].csrf, outcomes=OUTCOMES, centres=CENTRES,
                                  notice=notice if notice in NOTICES else "")
 
+    def turns_json(self, request: Request, auth: Auth, case_id: int) -> response.HTTPResponse:
+        """The transcript of a case, for the case page's live updates."""
+        with self.db.session() as session:
+            case = cases.find_case(session, auth[1], case_id)
+            if case is None:
+                return response.json({"error": "not_found"}, status=404)
+            turns = cases.details(case)["turns"]
+        who = lambda key: self.pages.texts(f"console.who_{key}", language(request))  # noqa: E731
+        return response.json({"turns": [dict(turn, who_label=who(turn["who"])) for turn in turns]})
+
     def audit_page(self, request: Request, auth: Auth) -> response.HTTPResponse:
         if auth[1].role not in cases.SUPERVISING_ROLES:
             return self.forbidden(request)
@@ -279,6 +289,13 @@ def add_pages(bp: Blueprint, console: Console) -> None:
         if auth is None:
             return response.json({"error": "login_required"}, status=401)
         return console.queue_json(request, auth)
+
+    @bp.get("/cases/<case_id:int>/turns.json")
+    async def turns_json(request: Request, case_id: int) -> response.HTTPResponse:
+        auth = console.auth(request, touch=False)
+        if auth is None:
+            return response.json({"error": "login_required"}, status=401)
+        return console.turns_json(request, auth, case_id)
 
 
 def add_forms(bp: Blueprint, console: Console) -> None:

@@ -1,6 +1,47 @@
 /* The console's queue, live: polls queue.json every 5 seconds and re-renders the rows
    with textContent only (never innerHTML). A new emergency case puts "(!)" before the
-   page title and beeps once with WebAudio (no audio file). */
+   page title and beeps once with WebAudio (no audio file). On a case page the
+   transcript is refreshed the same way from turns.json, so the person's messages
+   appear without a reload. */
+(function () {
+  "use strict";
+
+  var list = document.querySelector("ol.transcript[data-turns-url]");
+  if (!list) { return; }
+
+  function part(parent, tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) { el.className = className; }
+    if (text !== undefined) { el.textContent = text; }
+    parent.appendChild(el);
+    return el;
+  }
+
+  function renderTurns(turns) {
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    turns.forEach(function (turn) {
+      var item = part(list, "li", "turn who-" + turn.who);
+      var meta = part(item, "p", "turn-meta");
+      [turn.who_label, turn.at, String(turn.language || "").toUpperCase(), turn.intent || ""]
+        .forEach(function (text) { if (text) { part(meta, "span", "", text); meta.appendChild(document.createTextNode(" ")); } });
+      part(item, "p", "text", turn.text);
+    });
+  }
+
+  function pollTurns() {
+    fetch(list.getAttribute("data-turns-url"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (resp) {
+        if (resp.status === 401) { window.location.href = "/console/login"; return null; }
+        return resp.ok ? resp.json() : null;
+      })
+      .then(function (data) { if (data && list.children.length !== data.turns.length) { renderTurns(data.turns); } })
+      .catch(function () { /* try again at the next tick */ })
+      .then(function () { window.setTimeout(pollTurns, 5000); });
+  }
+
+  window.setTimeout(pollTurns, 5000);
+}());
+
 (function () {
   "use strict";
 

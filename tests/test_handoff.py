@@ -7,7 +7,6 @@ for the web chat's mailbox of counsellor messages.
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 
 import aiohttp
@@ -19,6 +18,7 @@ from bot.storage import repository as repo
 from bot.storage.database import Database
 from bot.storage.models import AuditEntry, Case
 from tests import samples
+from tests.in_process import serving
 
 
 @pytest.fixture
@@ -148,18 +148,11 @@ async def test_web_chat_fetches_counsellor_messages_over_http(assistant, setting
     from bot.connectors.service import build_app
 
     outbox = WebOutbox()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = build_app(assistant, settings, name=f"outbox-{uuid.uuid4().hex[:6]}", outbox=outbox)
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
+    async with serving(app) as base_url:
         await outbox.put(conversation_id("web", "browser-1", settings.conversation_key), "from the counsellor")
         async with aiohttp.ClientSession() as session:
-            url = f"http://127.0.0.1:{port}/webhooks/rest/messages"
+            url = f"{base_url}/webhooks/rest/messages"
             async with session.post(url, data=json.dumps({"sender": "browser-1"})) as resp:
                 assert resp.status == 200
                 assert await resp.json() == [{"recipient_id": "browser-1", "text": "from the counsellor",
@@ -168,11 +161,6 @@ async def test_web_chat_fetches_counsellor_messages_over_http(assistant, setting
                 assert await resp.json() == []  # handed over once
             async with session.post(url, data=b"nope") as resp:
                 assert resp.status == 400
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
 
 
 async def test_waiting_person_is_reminded_once_with_the_numbers(assistant, handoff, sender, numbers):

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import aiohttp
 import pytest
 
 from bot.connectors.service import SECURITY_HEADERS, build_app
 from tests import samples
+from tests.in_process import serving
 
 
 @pytest.fixture(scope="module")
 async def base_url(assistant, settings):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = build_app(assistant, settings, name="rest-test")
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    yield f"http://127.0.0.1:{port}"
-    await server.before_stop()
-    server.close()
-    await server.wait_closed()
-    await server.after_stop()
+    async with serving(build_app(assistant, settings, name="rest-test")) as url:
+        yield url
 
 
 async def post(base_url, path, data, content_type="application/json"):

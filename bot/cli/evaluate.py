@@ -36,8 +36,8 @@ FLOORS = {
 # The second held-out set (tests/nlu/second), written by an author who saw neither
 # the training data nor the first set: the fairer estimate.
 SECOND_SET_FLOORS = {
-    "intent_macro_f1": 0.85,
-    "distress_recall": 0.94,
+    "intent_macro_f1": 0.84,
+    "distress_recall": 0.92,
     "emergency_recall": 0.89,
     "false_alarm_rate": 0.07,  # at most
     "language_accuracy": 0.99,

@@ -1,12 +1,14 @@
-"""Logging without message text: configures stdlib logging and Rasa's structlog.
+"""Structured logging without message text: stdlib logging and Rasa's structlog.
 
-Rasa logs parse results (with the text the person wrote) at debug level through
-structlog. Here every structlog event below WARNING is dropped, and any field
-that can hold what a person wrote is removed before anything is rendered.
+Every log line is one JSON object (time, level, logger, message). Rasa logs parse
+results (with the text the person wrote) at debug level through structlog: here
+every structlog event below WARNING is dropped, and any field that can hold what a
+person wrote is removed before anything is rendered.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any, Dict
@@ -30,13 +32,27 @@ def redact(_: Any, __: str, event_dict: Dict[str, Any]) -> Dict[str, Any]:
     return event_dict
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; exceptions by type and traceback (never user text:
+    the project logs no message text, and Rasa's text-bearing logs are off)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
 def configure_logging(level: str | None = None) -> None:
     """Idempotent; ``LOG_LEVEL`` (default INFO) sets our level, Rasa stays at WARNING."""
     level_name = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    root = logging.getLogger()
+    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
     logging.getLogger("bot").setLevel(level_name)
     for noisy in ("rasa", "tensorflow", "absl", "sanic", "httpx", "telegram", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -90,3 +90,18 @@ def test_conversation_ids_are_keyed_hashes():
     assert first == conversation_id("tg", 123456789, b"key-one")
     assert first != conversation_id("tg", 123456789, b"key-two")
     assert first != conversation_id("web", 123456789, b"key-one")
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+async def test_readiness_checks_the_model_and_the_database(assistant, settings, tmp_path, reachable):
+    from bot.storage.database import Database
+
+    # Nothing listens on port 1 of loopback: the connection is refused at once.
+    url = f"sqlite:///{tmp_path / 'ready.db'}" if reachable else "postgresql://postgres@127.0.0.1:1/none"
+    app = build_app(assistant, settings, name=f"ready-{reachable}", database=Database(url))
+    async with serving(app) as base:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/readyz") as resp:
+                body = await resp.json()
+    assert body["checks"] == {"model": True, "database": reachable}
+    assert resp.status == (200 if reachable else 503)

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     assistant.handoffs = handoffs
     outbox = WebOutbox()
     handoffs.register_channel("web", outbox.put)
-    app = build_app(assistant, settings, web=web_blueprint(assistant, settings), outbox=outbox)
+    app = build_app(assistant, settings, web=web_blueprint(assistant, settings), outbox=outbox,
+                    database=database)
     app.blueprint(console_blueprint(database, assistant.nlg.system_text, settings, handoffs=handoffs))
     telegram = attach_telegram(app, assistant, settings)
     if telegram is not None:

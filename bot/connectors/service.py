@@ -36,10 +36,12 @@ SECURITY_HEADERS = {
 
 
 def build_app(assistant: Any, settings: Settings, name: str = "helpline",
-              web: Optional[Any] = None, outbox: Optional[WebOutbox] = None) -> Sanic:
+              web: Optional[Any] = None, outbox: Optional[WebOutbox] = None,
+              database: Optional[Any] = None) -> Sanic:
     """``web`` is an optional blueprint serving the chat page and widget; ``outbox``
-    holds counsellors' messages for web conversations."""
-    app = Sanic(name)
+    holds counsellors' messages for web conversations; ``database`` (the handoff
+    storage) is checked by ``/readyz``."""
+    app = Sanic(name, configure_logging=False)  # our JSON logs, no access log
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.assistant = assistant
@@ -50,6 +52,16 @@ def build_app(assistant: Any, settings: Settings, name: str = "helpline",
     @app.get("/healthz")
     async def healthz(_: Request) -> response.HTTPResponse:
         return response.json({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz(_: Request) -> response.HTTPResponse:
+        """Ready when the model is loaded and the database answers; 503 otherwise."""
+        checks = {"model": bool(assistant.agent.is_ready())}
+        if database is not None:
+            checks["database"] = database.ping()
+        ready = all(checks.values())
+        return response.json({"status": "ready" if ready else "not_ready", "checks": checks},
+                             status=200 if ready else 503)
 
     @app.middleware("response")
     async def security_headers(_: Request, resp: response.HTTPResponse) -> None:

@@ -63,5 +63,16 @@ class Database:
 
         command.upgrade(self.alembic_config(), revision)
 
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        from sqlalchemy import text
+
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return False
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socket
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, List, Optional
 
 import aiohttp
 import pytest
+
 from sanic import Sanic
 from sqlalchemy import select
 
@@ -26,6 +26,7 @@ from bot.dialogue.nlg import CatalogNLG
 from bot.storage import repository as repo
 from bot.storage.database import Database
 from bot.storage.models import AuditEntry, Case, Turn
+from tests.in_process import serving as serving_app
 
 PASSWORD = "correct horse battery"
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -112,20 +113,10 @@ async def serving(tmp_path, nlg, settings, handoffs: Any = None):
     clock = Clock()
     app = Sanic(f"console-test-{uuid.uuid4().hex[:8]}")
     app.blueprint(console_blueprint(db, nlg.system_text, settings, handoffs, clock=clock))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
     try:
-        yield Console(f"http://127.0.0.1:{port}", db, clock, ids)
+        async with serving_app(app) as base_url:
+            yield Console(base_url, db, clock, ids)
     finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
         db.dispose()
 
 

@@ -67,9 +67,8 @@ def queue(session: Session, operator: Operator, chosen: Mapping[str, str]) -> Li
     return sorted(session.execute(query).scalars(), key=_order)
 
 
-def row(case: Case, now: dt.datetime) -> Dict[str, object]:
-    """One queue row, as the page and ``queue.json`` show it."""
-    waited = max(0, int((now - case.created_at).total_seconds() // 60))
+def _basics(case: Case) -> Dict[str, object]:
+    """What the queue and the case page both show of a case."""
     return {
         "id": case.id,
         "status": case.status,
@@ -78,24 +77,22 @@ def row(case: Case, now: dt.datetime) -> Dict[str, object]:
         "channel": case.channel,
         "centre": case.centre or "shared",
         "created_at": stamp(case.created_at),
-        "waiting_minutes": waited,
-        "url": f"/console/cases/{case.id}",
     }
+
+
+def row(case: Case, now: dt.datetime) -> Dict[str, object]:
+    """One queue row, as the page and ``queue.json`` show it."""
+    waited = max(0, int((now - case.created_at).total_seconds() // 60))
+    return dict(_basics(case), waiting_minutes=waited, url=f"/console/cases/{case.id}")
 
 
 def details(case: Case) -> Dict[str, object]:
     """The metadata and transcript of one case for its page."""
     summary = case.summary or {}
     return {
-        "id": case.id,
-        "status": case.status,
-        "urgency": case.urgency,
-        "language": case.language,
-        "channel": case.channel,
-        "centre": case.centre or "shared",
+        **_basics(case),
         "intents": list(summary.get("intents") or []),
         "forms": list(summary.get("forms") or []),
-        "created_at": stamp(case.created_at),
         "outcome": case.outcome or "",
         "note": case.note or "",
         "purged": case.purged_at is not None,

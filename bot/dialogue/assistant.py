@@ -93,8 +93,8 @@ class Assistant:
                             metadata=metadata))
             replies = [self._reply(m) for m in output.messages]
             if self.handoffs is not None:
-                replies += await self.handoffs.after_turn(
-                    sender_id, metadata.get("channel") or "web", await self._language(sender_id))
+                tracker = await self.agent.tracker_store.retrieve(sender_id)
+                replies += await self.handoffs.after_turn(sender_id, metadata.get("channel") or "web", tracker)
         except Exception:  # noqa: BLE001 - the person must get an answer whatever failed
             logger.exception("turn failed; sending the failsafe reply")
             return [self.failsafe(sender_id, metadata.get("language_hint"))]
@@ -110,11 +110,6 @@ class Assistant:
         await self.handoffs.resume(sender_id)
         return False
 
-    async def _language(self, sender_id: str) -> str:
-        from bot.dialogue.nlg import conversation_language
-
-        tracker = await self.agent.tracker_store.retrieve(sender_id)
-        return conversation_language(tracker) if tracker is not None else DEFAULT_LANGUAGE
 
     async def forget(self, sender_id: str) -> None:
         """Erase everything held about one conversation (its tracker)."""

@@ -54,6 +54,7 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
         self.settings = settings or Settings.from_env()
         self.translations = Translations(self.settings.locales_dir)
         self.system_texts = system_texts(self.settings.root)
+        self._values = {lang: placeholders(self.settings.contacts_file, lang) for lang in LANGUAGES}
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker,
                        output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
@@ -83,10 +84,9 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
 
     def _text(self, msgid: str, language: str) -> str:
         text = self.translations.gettext(language, msgid)
-        values = placeholders(self.settings.contacts_file, language)
         try:
-            return text.format(**values)
+            return text.format(**self._values.get(language, self._values[DEFAULT_LANGUAGE]))
         except (KeyError, IndexError, ValueError):
             # Never let a broken translation silence the reply: use the source text.
             logger.error("catalog text of %s could not be filled", language)
-            return msgid.format(**placeholders(self.settings.contacts_file, DEFAULT_LANGUAGE))
+            return msgid.format(**self._values[DEFAULT_LANGUAGE])

@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
 from rasa.shared.core.events import BotUttered, ConversationPaused, ConversationResumed, UserUttered
 
 from bot import DEFAULT_LANGUAGE, LANGUAGES
+from bot.dialogue.nlg import conversation_language
 from bot.handoff.forms import forms_mentioned
 from bot.storage import repository as repo
 from bot.storage.database import Database
@@ -74,11 +75,11 @@ class HandoffService:
             case = self._live(session, sender_id)
             return case.id if case else None
 
-    async def after_turn(self, sender_id: str, channel: str, language: str) -> List[Dict[str, Any]]:
+    async def after_turn(self, sender_id: str, channel: str, tracker: Any) -> List[Dict[str, Any]]:
         """Open a case when this turn offered a human; returns extra replies for the person."""
-        tracker = await self.assistant.agent.tracker_store.retrieve(sender_id)
         if tracker is None or not self._offered_in_last_turn(tracker):
             return []
+        language = conversation_language(tracker)
         await self.open(sender_id, channel, language, tracker)
         text = self.assistant.nlg.system_text
         return [

@@ -4,7 +4,8 @@ It speaks the Bot API's protocol under ``/bot<token>/<method>`` (form-encoded or
 JSON requests, ``{"ok": ..., "result": ...}`` answers), holds updates for
 ``getUpdates`` long polling (offsets confirm them, an empty poll waits on an
 event until its timeout), records every call and can be told to answer the next
-calls of a method with 429 (``retry_after``) or 500. Also builds the updates a
+calls of a method with 429 (``retry_after``) or 500, or leave them unanswered for a
+while (``stall_next``: a Bot API that times out). Also builds the updates a
 person's Telegram app would cause (messages, photos, voice notes, button presses).
 """
 
@@ -57,6 +58,7 @@ class Failure:
     times: int
     status: int
     chat_id: Optional[int] = None
+    stall_s: float = 0.0  # wait this long before answering (a time-out for the client)
 
 
 def decode_params(raw: Dict[str, str]) -> Dict[str, Any]:
@@ -134,6 +136,8 @@ class FakeBotAPI:
         failure = self._take_failure(method, params)
         if failure is not None:
             await self._record(Call(method, params, failure.status))
+            if failure.stall_s:
+                await asyncio.sleep(failure.stall_s)  # the server hangs: the client times out
             return self._failure_response(failure.status)
         answer = getattr(self, f"_api_{method}", None)
         if answer is None:
@@ -253,6 +257,15 @@ class FakeBotAPI:
                   chat_id: Optional[int] = None) -> None:
         """Answer the next ``times`` calls of ``method`` (for ``chat_id``) with ``status``."""
         self._failures.append(Failure(method, times, status, chat_id))
+
+    def stall_next(self, method: str, times: int = 1, seconds: float = 2.0,
+                   chat_id: Optional[int] = None) -> None:
+        """Leave the next ``times`` calls of ``method`` unanswered for ``seconds`` (then 504)."""
+        self._failures.append(Failure(method, times, 504, chat_id, seconds))
+
+    def heal(self) -> None:
+        """Answer everything normally again."""
+        self._failures.clear()
 
     def queue(self, update: Dict[str, Any]) -> Dict[str, Any]:
         """Hold ``update`` for the next ``getUpdates``; gives it the next update_id."""

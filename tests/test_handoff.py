@@ -12,7 +12,6 @@ import uuid
 import aiohttp
 import pytest
 
-from bot.connectors.rest import WebOutbox
 from bot.handoff.service import HandoffService, urgency_of
 from bot.storage import repository as repo
 from bot.storage.database import Database
@@ -27,8 +26,7 @@ def handoff(assistant, tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
     db.migrate()
     service = HandoffService(db, assistant)
-    outbox = WebOutbox()
-    service.register_channel("web", outbox.put)
+    outbox = service.outbox
     with db.session() as session:
         operator_id = repo.add_operator(session, f"op-{uuid.uuid4().hex[:6]}", "payoke",
                                         "a long enough password").id
@@ -143,14 +141,18 @@ def test_urgency_follows_what_was_said(intents, urgency):
     assert urgency_of(intents) == urgency
 
 
-async def test_web_chat_fetches_counsellor_messages_over_http(assistant, settings):
+async def test_web_chat_fetches_counsellor_messages_over_http(assistant, settings, tmp_path):
     from bot.connectors.identity import conversation_id
     from bot.connectors.service import build_app
+    from bot.handoff.outbox import Outbox
 
-    outbox = WebOutbox()
+    db = Database(f"sqlite:///{tmp_path / 'outbox.db'}")
+    db.migrate()
+    outbox = Outbox(db)
     app = build_app(assistant, settings, name=f"outbox-{uuid.uuid4().hex[:6]}", outbox=outbox)
     async with serving(app) as base_url:
-        await outbox.put(conversation_id("web", "browser-1", settings.conversation_key), "from the counsellor")
+        outbox.put(conversation_id("web", "browser-1", settings.conversation_key), "web",
+                   "from the counsellor", "counsellor")
         async with aiohttp.ClientSession() as session:
             url = f"{base_url}/webhooks/rest/messages"
             async with session.post(url, data=json.dumps({"sender": "browser-1"})) as resp:

@@ -103,5 +103,5 @@ async def test_readiness_checks_the_model_and_the_database(assistant, settings, 
         async with aiohttp.ClientSession() as session:
             async with session.get(base + "/readyz") as resp:
                 body = await resp.json()
-    assert body["checks"] == {"model": True, "database": reachable}
+    assert body["checks"] == {"model": True, "accepting": True, "database": reachable}
     assert resp.status == (200 if reachable else 503)

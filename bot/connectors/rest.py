@@ -5,15 +5,14 @@ returns a list of ``{"recipient_id", "text", "buttons"?}``. Bad input gets a cle
 JSON error (400/413/415), never a 500; an empty or odd message still gets a kind
 reply. ``POST /webhooks/rest/end`` forgets a conversation (the quick exit).
 ``POST /webhooks/rest/messages`` hands over what a counsellor wrote since the last
-call (the web chat polls it), from the :class:`WebOutbox`.
+call (the web chat polls it), from the shared :class:`~bot.handoff.outbox.Outbox`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict, deque
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -24,20 +23,6 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "web"
 MAX_SENDER_CHARS = 128
-
-
-class WebOutbox:
-    """Messages waiting for a web conversation (keyed by the hashed id), at most 100 each;
-    each is ``{"text", "from"}`` with ``from`` "counsellor" or "assistant"."""
-
-    def __init__(self, limit: int = 100) -> None:
-        self._waiting: Dict[str, Deque[Dict[str, str]]] = defaultdict(lambda: deque(maxlen=limit))
-
-    async def put(self, sender_id: str, text: str, source: str = "counsellor") -> None:
-        self._waiting[sender_id].append({"text": text, "from": source})
-
-    def take(self, sender_id: str) -> List[Dict[str, str]]:
-        return list(self._waiting.pop(sender_id, ()))
 
 
 def error(status: int, code: str, message: str) -> response.HTTPResponse:
@@ -58,10 +43,10 @@ def parse_request(request: Request) -> Tuple[Optional[Dict[str, Any]], Optional[
     return body, None
 
 
-def rest_blueprint(assistant: Any, key: bytes, outbox: Optional[WebOutbox] = None) -> Blueprint:
-    """The REST endpoints bound to one assistant; ``key`` hashes the senders."""
+def rest_blueprint(assistant: Any, key: bytes, outbox: Optional[Any] = None) -> Blueprint:
+    """The REST endpoints bound to one assistant; ``key`` hashes the senders; ``outbox``
+    (when handoffs are on) holds what counsellors wrote."""
     bp = Blueprint("rest", url_prefix="/webhooks/rest")
-    outbox = outbox or WebOutbox()
 
     @bp.get("/")
     async def health(_: Request) -> response.HTTPResponse:
@@ -87,7 +72,7 @@ def rest_blueprint(assistant: Any, key: bytes, outbox: Optional[WebOutbox] = Non
         body, problem = parse_request(request)
         if problem:
             return problem
-        waiting = outbox.take(conversation_id(CHANNEL, body["sender"], key))
+        waiting = outbox.take(conversation_id(CHANNEL, body["sender"], key)) if outbox is not None else []
         return response.json([{"recipient_id": body["sender"], **message} for message in waiting])
 
     @bp.post("/end")

@@ -14,12 +14,13 @@ from sanic import Sanic, response
 from sanic.exceptions import SanicException
 from sanic.request import Request
 
-from bot.connectors.rest import WebOutbox, error, rest_blueprint
+from bot.connectors.rest import error, rest_blueprint
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 128 * 1024
+GRACEFUL_SHUTDOWN_S = 15.0
 SECURITY_HEADERS = {
     # No inline script or style, nothing from other origins.
     "Content-Security-Policy": (
@@ -36,15 +37,19 @@ SECURITY_HEADERS = {
 
 
 def build_app(assistant: Any, settings: Settings, name: str = "helpline",
-              web: Optional[Any] = None, outbox: Optional[WebOutbox] = None,
-              database: Optional[Any] = None) -> Sanic:
+              web: Optional[Any] = None, outbox: Optional[Any] = None,
+              database: Optional[Any] = None, metrics: Optional[Any] = None) -> Sanic:
     """``web`` is an optional blueprint serving the chat page and widget; ``outbox``
     holds counsellors' messages for web conversations; ``database`` (the handoff
-    storage) is checked by ``/readyz``."""
+    storage) and the shared lock (Redis, when the assistant has one) are checked by
+    ``/readyz``; ``metrics`` are served at ``/metrics``."""
     app = Sanic(name, configure_logging=False)  # our JSON logs, no access log
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
+    # On SIGTERM: stop accepting, let the messages being answered finish (graceful).
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = GRACEFUL_SHUTDOWN_S
     app.ctx.assistant = assistant
+    app.ctx.draining = False  # set on SIGTERM: not ready any more, still answering
     app.blueprint(rest_blueprint(assistant, settings.conversation_key, outbox))
     if web is not None:
         app.blueprint(web)
@@ -55,13 +60,23 @@ def build_app(assistant: Any, settings: Settings, name: str = "helpline",
 
     @app.get("/readyz")
     async def readyz(_: Request) -> response.HTTPResponse:
-        """Ready when the model is loaded and the database answers; 503 otherwise."""
-        checks = {"model": bool(assistant.agent.is_ready())}
+        """Ready when the model is loaded and the database and Redis answer; 503 otherwise."""
+        checks = {"model": bool(assistant.agent.is_ready()), "accepting": not app.ctx.draining}
         if database is not None:
             checks["database"] = database.ping()
+        lock_store = getattr(assistant.agent, "lock_store", None)
+        if hasattr(lock_store, "ping"):
+            checks["redis"] = await lock_store.ping()
         ready = all(checks.values())
         return response.json({"status": "ready" if ready else "not_ready", "checks": checks},
                              status=200 if ready else 503)
+
+    if metrics is not None:
+        from bot.observability.metrics import CONTENT_TYPE
+
+        @app.get("/metrics")
+        async def prometheus(_: Request) -> response.HTTPResponse:
+            return response.raw(metrics.render(), content_type=CONTENT_TYPE)
 
     @app.middleware("response")
     async def security_headers(_: Request, resp: response.HTTPResponse) -> None:

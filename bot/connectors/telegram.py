@@ -77,6 +77,7 @@ class TelegramConfig:
     webhook_url: Optional[str] = None
     webhook_secret: str = ""
     poll_timeout: float = 30.0
+    request_timeout: float = 10.0  # per call to the Bot API: a hanging API counts as a failure
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "TelegramConfig":
@@ -248,24 +249,27 @@ Action = Callable[[Person, Update], Awaitable[None]]
 class TelegramConnector:
     """The assistant on Telegram; see the module docstring."""
 
-    def __init__(self, assistant: Any, settings: Any, config: TelegramConfig) -> None:
+    def __init__(self, assistant: Any, settings: Any, config: TelegramConfig,
+                 addresses: Optional[Any] = None) -> None:
         self.assistant = assistant
         self.settings = settings
         self.config = config
         self.nlg = assistant.nlg  # the assistant's CatalogNLG
         self.recent = RecentMessages()
         self.payloads = CallbackPayloads()
-        # Hashed conversation id -> chat id, in memory only, so that a counsellor's
-        # reply can reach the chat (lost on restart; see the handoff service).
+        # Hashed conversation id -> chat id, so that a counsellor's reply can reach the
+        # chat: sealed in the shared database (bot.storage.addresses) when ``addresses``
+        # is given, so any replica can send it, else in this process's memory only.
+        self.addresses = addresses
         self.chats: Dict[str, int] = {}
         self.application: Optional[Application] = None
         self.ready = asyncio.Event()
         self._starter: Optional[asyncio.Task] = None
 
     @classmethod
-    def from_env(cls, assistant: Any, settings: Any,
-                 environ: Mapping[str, str] = os.environ) -> "TelegramConnector":
-        return cls(assistant, settings, TelegramConfig.from_env(environ))
+    def from_env(cls, assistant: Any, settings: Any, environ: Mapping[str, str] = os.environ,
+                 addresses: Optional[Any] = None) -> "TelegramConnector":
+        return cls(assistant, settings, TelegramConfig.from_env(environ), addresses)
 
     @property
     def mode(self) -> str:
@@ -338,6 +342,10 @@ class TelegramConnector:
                    .base_url(self.config.api_url)
                    .base_file_url(self.config.file_url)
                    .rate_limiter(AIORateLimiter(max_retries=MAX_RETRIES))
+                   .connect_timeout(self.config.request_timeout)
+                   .read_timeout(self.config.request_timeout)
+                   .write_timeout(self.config.request_timeout)
+                   .pool_timeout(self.config.request_timeout)
                    .concurrent_updates(ChatOrderedProcessor())
                    .job_queue(None))
         if self.config.webhook_url:
@@ -405,15 +413,24 @@ class TelegramConnector:
             return None  # a helpline talks in private chats only
         user = update.effective_user
         sender_id = conversation_id(ID_CHANNEL, chat.id, self.settings.conversation_key)
-        self.chats[sender_id] = chat.id
+        if self.addresses is not None:
+            self.addresses.remember(sender_id, CHANNEL, str(chat.id))
+        else:
+            self.chats[sender_id] = chat.id
         return Person(chat.id, sender_id, user.language_code if user is not None else None)
 
     async def deliver(self, sender_id: str, text: str, source: str = "counsellor") -> None:
         """Send a counsellor's (or the assistant's) message to the conversation's chat,
-        retried like any reply; LookupError when the chat is unknown (e.g. after a restart)."""
+        retried like any reply. LookupError when the chat is unknown (forgotten: the
+        outbox gives up), ConnectionError while the connector is not running (retried)."""
         chat_id = self.chats.get(sender_id)
-        if chat_id is None or self.application is None:
-            raise LookupError("this Telegram conversation cannot be reached now")
+        if chat_id is None and self.addresses is not None:
+            found = self.addresses.lookup(sender_id)
+            chat_id = int(found) if found is not None else None
+        if chat_id is None:
+            raise LookupError("this Telegram conversation is not known")
+        if self.application is None or not self.ready.is_set():
+            raise ConnectionError("the Telegram connector is not running")
         await self._send(Person(chat_id, sender_id, None), text)
 
     async def _on_text(self, person: Person, update: Update) -> None:
@@ -525,6 +542,7 @@ class TelegramConnector:
     async def _forget(self, person: Person) -> None:
         language = await self._language(person)  # before the tracker is gone
         await self.assistant.forget(person.sender_id)
+        self.chats.pop(person.sender_id, None)
         await self._delete(person, self.recent.take(person.sender_id))
         await self._send(person, self._text("forgotten", language))
 

@@ -32,7 +32,7 @@ SESSION_COOKIE = "console_session"
 LOGIN_COOKIE = "console_login"
 LOGIN_URL = "/console/login"
 OUTCOMES = ("referred", "advice_given", "no_further_contact", "other")
-NOTICES = ("conflict", "invalid")
+NOTICES = ("conflict", "invalid", "queued")
 MAX_NOTE = 2000
 MAX_REPLY = 4000
 Auth = Tuple[ConsoleSession, Operator]
@@ -46,14 +46,17 @@ def idle_minutes() -> int:
 
 
 class Console:
-    """The state of one console: database, texts, in-memory sessions, optional live handoffs."""
+    """The state of one console: database, texts, sessions (in the database, so that any
+    replica serves any operator), optional live handoffs and metrics."""
 
-    def __init__(self, db: Database, texts: Texts, handoffs: Any, clock: Clock) -> None:
+    def __init__(self, db: Database, texts: Texts, handoffs: Any, clock: Clock,
+                 metrics: Any = None) -> None:
         self.db = db
         self.handoffs = handoffs
         self.clock = clock
+        self.metrics = metrics
         self.secure = os.environ.get("CONSOLE_SECURE_COOKIES") == "1"
-        self.store = SessionStore(clock, dt.timedelta(minutes=idle_minutes()))
+        self.store = SessionStore(db, clock, dt.timedelta(minutes=idle_minutes()))
         self.pages = Pages(texts, self.secure)
 
     # --- cookies and sessions -----------------------------------------------------
@@ -204,7 +207,10 @@ class Console:
 
     async def claim(self, request: Request, operator: Operator, case_id: int) -> str:
         with self.db.session() as session:
-            repo.claim(session, cases.find_case(session, operator, case_id), operator, self.clock())
+            case = repo.claim(session, cases.find_case(session, operator, case_id), operator, self.clock())
+            waited = (case.claimed_at - case.created_at).total_seconds()
+        if self.metrics is not None:
+            self.metrics.claimed(waited)
         return ""
 
     async def close(self, request: Request, operator: Operator, case_id: int) -> str:
@@ -232,8 +238,8 @@ class Console:
         if not text or len(text) > MAX_REPLY:
             return "invalid"
         if self.handoffs is not None:
-            await self.handoffs.reply(case_id, operator.id, text)
-            return ""
+            # "queued": the channel is down; the outbox delivers it when it is back.
+            return "queued" if await self.handoffs.reply(case_id, operator.id, text) == "queued" else ""
         with self.db.session() as session:
             case = cases.find_case(session, operator, case_id)
             if case.status == "closed":
@@ -331,12 +337,12 @@ def add_forms(bp: Blueprint, console: Console) -> None:
 
 
 def console_blueprint(db: Database, texts: Texts, settings: Any, handoffs: Any = None,
-                      clock: Optional[Clock] = None) -> Blueprint:
+                      clock: Optional[Clock] = None, metrics: Any = None) -> Blueprint:
     """The console for ``db``; ``texts(key, lang)`` renders ``console.*`` texts,
     ``handoffs`` (optional) relays replies and hand-backs to live conversations,
-    ``clock`` (tests) replaces the naive-UTC wall clock. ``settings`` is kept for
-    symmetry with the other connectors."""
-    console = Console(db, texts, handoffs, clock or repo.utcnow)
+    ``clock`` (tests) replaces the naive-UTC wall clock, ``metrics`` (optional) counts
+    the time to claim. ``settings`` is kept for symmetry with the other connectors."""
+    console = Console(db, texts, handoffs, clock or repo.utcnow, metrics)
     bp = Blueprint("console", url_prefix="/console")
     add_static(bp)
     add_pages(bp, console)

@@ -1,18 +1,28 @@
-"""Console sessions: random tokens kept in memory, with a CSRF token each and an idle expiry.
+"""Console sessions in the shared database, with a CSRF token each and an idle expiry.
 
-One ``SessionStore`` belongs to one console blueprint; nothing is global. The clock
-is injected (a callable returning a naive UTC datetime) so that tests can move time.
+Any replica can check any operator's session: a session is a row holding a SHA-256
+hash of its random token (a leaked table does not log anyone in), the operator id,
+the form token and the last activity. One ``SessionStore`` belongs to one console
+blueprint; nothing is global. The clock is injected (a callable returning a naive UTC
+datetime) so that tests can move time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Optional
+
+from sqlalchemy import delete
+
+from bot.storage.database import Database
+from bot.storage.models import ConsoleSessionRow
 
 Clock = Callable[[], dt.datetime]
+TOUCH_EVERY = dt.timedelta(seconds=30)  # activity is written at most this often
 
 
 @dataclass
@@ -31,32 +41,41 @@ def same_token(given: Optional[str], expected: Optional[str]) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class SessionStore:
     """token -> ``ConsoleSession``; a session idle longer than ``idle`` is gone."""
 
-    def __init__(self, clock: Clock, idle: dt.timedelta) -> None:
+    def __init__(self, db: Database, clock: Clock, idle: dt.timedelta) -> None:
+        self.db = db
         self.clock = clock
         self.idle = idle
-        self.sessions: Dict[str, ConsoleSession] = {}
 
     def start(self, operator_id: int) -> str:
         """A new session (new token: no fixation) for one operator; returns its token."""
         token = secrets.token_urlsafe(32)
-        self.sessions[token] = ConsoleSession(operator_id, secrets.token_urlsafe(32), self.clock())
+        with self.db.session() as session:
+            session.add(ConsoleSessionRow(token_hash=_hash(token), operator_id=operator_id,
+                                          csrf=secrets.token_urlsafe(32), last_seen=self.clock()))
         return token
 
     def get(self, token: Optional[str], touch: bool = True) -> Optional[ConsoleSession]:
         """The live session of ``token``; ``touch`` counts the request as activity."""
-        self._prune()
-        found = self.sessions.get(token or "")
-        if found is not None and touch:
-            found.last_seen = self.clock()
-        return found
+        if not token:
+            return None
+        now = self.clock()
+        with self.db.session() as session:
+            session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.last_seen < now - self.idle))
+            row = session.get(ConsoleSessionRow, _hash(token))
+            if row is None:
+                return None
+            if touch and now - row.last_seen >= min(TOUCH_EVERY, self.idle / 2):
+                row.last_seen = now
+            return ConsoleSession(row.operator_id, row.csrf, row.last_seen)
 
     def end(self, token: Optional[str]) -> None:
-        self.sessions.pop(token or "", None)
-
-    def _prune(self) -> None:
-        limit = self.clock() - self.idle
-        for token in [t for t, s in self.sessions.items() if s.last_seen < limit]:
-            del self.sessions[token]
+        if token:
+            with self.db.session() as session:
+                session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.token_hash == _hash(token)))

@@ -2,27 +2,32 @@
 
 :class:`Assistant` loads the trained model once. :meth:`Assistant.turn` handles
 one message and returns the replies; if anything inside fails, the person still
-gets the emergency numbers in their language (``utter_internal_error``).
+gets the emergency numbers in their language (``service.internal_error``), and when
+the conversation storage or the shared lock failed during the turn, the reply is
+followed by the same numbers (see :mod:`bot.storage.conversation_stores`).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.model import get_latest_model
 from rasa.shared.core.domain import Domain
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import DEFAULT_LANGUAGE
-from bot.dialogue.nlg import CatalogNLG
+from bot.dialogue.nlg import CatalogNLG, conversation_language
 from bot.language.detection import normalise_hint
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.storage import conversation_stores
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +62,33 @@ class Assistant:
         self.settings = settings
         # Set by the service when handoffs to counsellors are on (bot.handoff.service).
         self.handoffs: Optional[Any] = None
+        # Set by the service to count messages (bot.observability.metrics).
+        self.metrics: Optional[Any] = None
         self.nlg = CatalogNLG(domain=agent.domain or Domain.load(str(settings.root / "domain.yml")),
                                         settings=settings)
 
     @classmethod
     def load(cls, settings: Optional[Settings] = None, model_path: Optional[Path] = None,
-             **agent_kwargs: Any) -> "Assistant":
+             endpoints: Optional[Path] = None, **agent_kwargs: Any) -> "Assistant":
+        """The latest model; with ``endpoints`` (endpoints.yml), its tracker and lock stores
+        (see :func:`bot.storage.conversation_stores.load_endpoints`), else in memory."""
         configure_logging()
         settings = settings or Settings.from_env()
         path = model_path or latest_model(settings)
+        if endpoints is not None:
+            domain = Domain.load(str(settings.root / "domain.yml"))
+            agent_kwargs.update(conversation_stores.create_stores(
+                conversation_stores.load_endpoints(endpoints), domain))
         agent = Agent.load(str(path), generator=NLG_ENDPOINT, **agent_kwargs)
+        # Rasa's fail-safe store would log the error text, which can quote what was said.
+        agent.tracker_store._on_tracker_store_error = (
+            lambda error: conversation_stores.report_trouble("tracker store", error))
         return cls(agent, settings)
+
+    @property
+    def conversations(self) -> Any:
+        """The tracker store itself (inside Rasa's fail-safe wrapper)."""
+        return getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
 
     async def parse(self, text: str, language_hint: Optional[str] = None) -> Dict[str, Any]:
         """NLU only: intent, language, safety net."""
@@ -78,13 +99,19 @@ class Assistant:
                    metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
         """One turn of one conversation; always at least one reply, except while a
         counsellor has the conversation (then the assistant stays silent)."""
+        started = time.perf_counter()
         metadata = dict(metadata or {})
+        channel = metadata.get("channel") or "other"
         cleaned = clean_text(text)
         output = CollectingOutputChannel()
+        conversation_stores.begin_turn()
+        language: Optional[str] = None
         try:
             if self.handoffs is not None and await self._with_human(sender_id):
                 # The message does not reach Rasa at all, so "/restart" cannot bypass the human.
-                return await self.handoffs.person_message(sender_id, cleaned) if cleaned else []
+                replies = await self.handoffs.person_message(sender_id, cleaned) if cleaned else []
+                self._count(channel, None, started)
+                return replies
             if not cleaned:
                 # An empty message (or only control bytes) still gets a kind answer.
                 cleaned = "/nlu_fallback"
@@ -92,13 +119,26 @@ class Assistant:
                 UserMessage(cleaned, output, sender_id, input_channel=metadata.get("channel"),
                             metadata=metadata))
             replies = [self._reply(m) for m in output.messages]
+            tracker = await self.agent.tracker_store.retrieve(sender_id)
+            language = conversation_language(tracker) if tracker is not None else None
             if self.handoffs is not None:
-                tracker = await self.agent.tracker_store.retrieve(sender_id)
                 replies += await self.handoffs.after_turn(sender_id, metadata.get("channel") or "web", tracker)
-        except Exception:  # noqa: BLE001 - the person must get an answer whatever failed
-            logger.exception("turn failed; sending the failsafe reply")
+        except Exception as exc:  # noqa: BLE001 - the person must get an answer whatever failed
+            logger.error("turn failed (%s); sending the failsafe reply", type(exc).__name__)
+            self._count(channel, None, started, failsafe="error")
             return [self.failsafe(sender_id, metadata.get("language_hint"))]
-        return replies or [self.failsafe(sender_id, metadata.get("language_hint"))]
+        trouble = conversation_stores.troubled()
+        if trouble or not replies:
+            replies.append(self.failsafe(sender_id, language or metadata.get("language_hint")))
+        self._count(channel, language, started, failsafe="storage" if trouble else None)
+        return replies
+
+    def _count(self, channel: str, language: Optional[str], started: float,
+               failsafe: Optional[str] = None) -> None:
+        if self.metrics is not None:
+            self.metrics.message(channel, language, time.perf_counter() - started)
+            if failsafe:
+                self.metrics.failsafe_reply(failsafe)
 
     async def _with_human(self, sender_id: str) -> bool:
         """Paused with a live case; a paused conversation without one resumes."""
@@ -112,23 +152,37 @@ class Assistant:
 
 
     async def forget(self, sender_id: str) -> None:
-        """Erase everything held about one conversation (its tracker)."""
-        from rasa.core.tracker_store import InMemoryTrackerStore
-
-        store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
+        """Erase everything held about one conversation: its tracker, and what waits for it."""
+        store = self.conversations
         if isinstance(store, InMemoryTrackerStore):
             store.store.pop(sender_id, None)
+        elif isinstance(store, SQLTrackerStore):
+            with store.session_scope() as session:
+                session.query(store.SQLEvent).filter(store.SQLEvent.sender_id == sender_id).delete()
+                session.commit()
         else:
             raise NotImplementedError(f"forgetting is not implemented for {type(store).__name__}")
+        if self.handoffs is not None:
+            await self.handoffs.forget(sender_id)
 
     async def forget_older_than(self, moment: "datetime.datetime") -> int:
         """Erase conversations whose last event is older than ``moment`` (retention)."""
-        from rasa.core.tracker_store import InMemoryTrackerStore
+        store = self.conversations
+        cutoff = moment.replace(tzinfo=datetime.timezone.utc).timestamp()
+        if isinstance(store, SQLTrackerStore):
+            from sqlalchemy import func
 
-        store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
+            event = store.SQLEvent
+            with store.session_scope() as session:
+                old = [row[0] for row in session.query(event.sender_id).group_by(event.sender_id)
+                       .having(func.max(event.timestamp) < cutoff)]
+                for start in range(0, len(old), 500):
+                    session.query(event).filter(event.sender_id.in_(old[start:start + 500])) \
+                        .delete(synchronize_session=False)
+                session.commit()
+            return len(old)
         if not isinstance(store, InMemoryTrackerStore):
             return 0
-        cutoff = moment.replace(tzinfo=datetime.timezone.utc).timestamp()
         old = []
         for sender_id in list(await store.keys()):
             tracker = await store.retrieve(sender_id)

@@ -4,8 +4,10 @@ When the assistant has offered a human (``utter_human``), :meth:`HandoffService.
 stores a case (urgency from what was said, the conversation so far as its transcript)
 in the shared queue and pauses the Rasa conversation: while a human is on it the
 assistant stays silent, and commands such as ``/restart`` cannot bypass the human.
-The person's messages are added to the case; an operator's reply reaches the person
-through the channel the conversation came from (``register_channel``). Handing back
+The person's messages are added to the case; an operator's reply is stored with the
+transcript and queued in the :class:`~bot.handoff.outbox.Outbox` in one transaction,
+then reaches the person through the channel the conversation came from: fetched by
+the web chat, pushed to Telegram (``register_channel``), retried until it is through. Handing back
 resumes the conversation and the assistant says so; the case stays with the operator
 until it is closed. A paused conversation whose case was closed resumes by itself.
 """
@@ -21,14 +23,17 @@ from rasa.shared.core.events import BotUttered, ConversationPaused, Conversation
 from bot import DEFAULT_LANGUAGE, LANGUAGES
 from bot.dialogue.nlg import conversation_language
 from bot.handoff.forms import forms_mentioned
+from bot.handoff.outbox import Outbox
 from bot.storage import repository as repo
+from bot.storage.addresses import AddressBook
 from bot.storage.database import Database
-from bot.storage.models import CENTRES, Case
+from bot.storage.models import CENTRES, Case, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
 # (conversation id, text, source) -> sent; source is "counsellor" or "assistant".
 Deliver = Callable[[str, str, str], Awaitable[None]]
+PULL_CHANNELS = ("web",)  # the person's client fetches its messages
 OFFER_ACTION = "utter_human"
 CENTRE_PAYLOAD = re.compile(r"^/centre (pagasa|payoke|surya)$")
 LIVE_STATUSES = ("open", "claimed")
@@ -57,13 +62,19 @@ def intents_of(tracker: Any) -> List[str]:
 class HandoffService:
     """Cases in ``db`` for the conversations of ``assistant``."""
 
-    def __init__(self, db: Database, assistant: Any) -> None:
+    def __init__(self, db: Database, assistant: Any, outbox: Optional[Outbox] = None,
+                 addresses: Optional[AddressBook] = None) -> None:
         self.db = db
         self.assistant = assistant
-        self._channels: Dict[str, Deliver] = {}
+        self.outbox = outbox or Outbox(db)
+        self.addresses = addresses  # push channels' sealed chat addresses, when any
 
     def register_channel(self, channel: str, deliver: Deliver) -> None:
-        self._channels[channel] = deliver
+        """``channel`` is a push channel whose messages ``deliver`` sends."""
+        self.outbox.register_sender(channel, deliver)
+
+    def reachable(self, channel: str) -> bool:
+        return channel in PULL_CHANNELS or channel in self.outbox.senders
 
     def _live(self, session: Any, sender_id: str) -> Optional[Case]:
         return (session.query(Case)
@@ -146,17 +157,21 @@ class HandoffService:
         return [{"recipient_id": sender_id,
                  "text": self.assistant.nlg.system_text("handoff.centre_chosen", language)}]
 
-    async def reply(self, case_id: int, operator_id: int, text: str) -> None:
-        """Send an operator's reply to the person through their channel, then store it;
-        a reply that could not be sent raises CaseError and is not stored as sent."""
-        with self.db.session() as session:
-            case, _ = self._case_and_operator(session, case_id, operator_id)
-            sender_id, channel = case.conversation_id, case.channel
-        await self._deliver(channel, sender_id, text, "counsellor")
+    async def reply(self, case_id: int, operator_id: int, text: str) -> str:
+        """Store an operator's reply and send it to the person through their channel.
+
+        Returns "sent" (pushed now), "waiting" (the web chat fetches it) or "queued"
+        (the channel failed: it is retried until it is through). A conversation on a
+        channel this service cannot reach raises CaseError and nothing is stored."""
         with self.db.session() as session:
             case, operator = self._case_and_operator(session, case_id, operator_id)
+            sender_id, channel = case.conversation_id, case.channel
+            if not self.reachable(channel):
+                raise repo.CaseError(f"no delivery for channel {channel}")
             repo.add_turn(session, case, "operator", text)
             repo.record(session, operator, "replied", case)
+            self.outbox.add(session, sender_id, channel, text, "counsellor", case_id)
+        return await self._push(channel, sender_id)
 
     async def hand_back(self, case_id: int, operator_id: int) -> None:
         """Let the assistant answer again, saying so; the case stays until it is closed."""
@@ -169,12 +184,9 @@ class HandoffService:
             tracker.update(ConversationResumed())
             await self.assistant.agent.tracker_store.save(tracker)
             language = tracker.get_slot("language") or language
-        try:
-            await self._deliver(channel, sender_id,
-                                self.assistant.nlg.system_text("handoff.handed_back", language), "assistant")
-        except repo.CaseError:
-            # The assistant answers the person's next message anyway.
-            logger.warning("hand-back notice for case %s not delivered", case_id)
+        await self.deliver(channel, sender_id,
+                           self.assistant.nlg.system_text("handoff.handed_back", language), "assistant",
+                           case_id=case_id)
 
     @staticmethod
     def _case_and_operator(session: Any, case_id: int, operator_id: int) -> Any:
@@ -185,15 +197,35 @@ class HandoffService:
             raise repo.CaseError("no such live case")
         return case, session.get(Operator, operator_id)
 
-    async def deliver(self, channel: str, sender_id: str, text: str, source: str = "assistant") -> None:
-        """Send ``text`` to a conversation through its channel (CaseError if it cannot)."""
-        await self._deliver(channel, sender_id, text, source)
+    async def deliver(self, channel: str, sender_id: str, text: str, source: str = "assistant",
+                      case_id: Optional[int] = None) -> str:
+        """Queue ``text`` for a conversation and push it if its channel is a push channel;
+        returns like :meth:`reply`. A channel nobody can reach here is skipped."""
+        if not self.reachable(channel):
+            logger.warning("no delivery for channel %s", channel)
+            return "unreachable"
+        self.outbox.put(sender_id, channel, text, source, case_id)
+        return await self._push(channel, sender_id)
 
-    async def _deliver(self, channel: str, sender_id: str, text: str, source: str) -> None:
-        deliver = self._channels.get(channel)
-        if deliver is None:
-            raise repo.CaseError(f"no delivery for channel {channel}")
+    async def _push(self, channel: str, sender_id: str) -> str:
+        if channel in PULL_CHANNELS:
+            return "waiting"
         try:
-            await deliver(sender_id, text, source)
-        except Exception as exc:  # noqa: BLE001 - reported to the operator as a conflict
-            raise repo.CaseError(f"the message could not be delivered ({type(exc).__name__})") from exc
+            await self.outbox.flush(sender_id)
+        except Exception as exc:  # noqa: BLE001 - the outbox worker retries
+            logger.warning("push failed (%s); the outbox retries", type(exc).__name__)
+        with self.db.session() as session:
+            left = session.query(OutboxMessage).filter(OutboxMessage.conversation_id == sender_id).count()
+        return "queued" if left else "sent"
+
+    async def forget(self, sender_id: str) -> None:
+        """Erase what waits for a conversation that the person erased, and its address."""
+        self.outbox.forget(sender_id)
+        if self.addresses is not None:
+            self.addresses.forget(sender_id)
+
+    def forget_older_than(self, moment: Any) -> None:
+        """Retention: undelivered messages and addresses older than ``moment``."""
+        self.outbox.forget_older_than(moment)
+        if self.addresses is not None:
+            self.addresses.forget_older_than(moment)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.settings import PROJECT_ROOT
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK_KEY = 0x68656C70  # "help": one migration at a time per PostgreSQL database
 
 
 def default_url() -> str:
@@ -58,10 +59,20 @@ class Database:
         return config
 
     def migrate(self, revision: str = "head") -> None:
-        """Run ``alembic upgrade <revision>`` on this database."""
+        """Run ``alembic upgrade <revision>`` on this database; on PostgreSQL under an
+        advisory lock, so that replicas starting together migrate one after the other."""
         from alembic import command
+        from sqlalchemy import text
 
-        command.upgrade(self.alembic_config(), revision)
+        if self.engine.dialect.name != "postgresql":
+            command.upgrade(self.alembic_config(), revision)
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                command.upgrade(self.alembic_config(), revision)
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""

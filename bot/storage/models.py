@@ -62,6 +62,8 @@ class Case(Base):
     purged_at = Column(DateTime, nullable=True)
     outcome = Column(String(64), nullable=True)
     note = Column(Text, nullable=True)
+    # Set once, atomically, by whichever replica sends the "nobody has claimed it yet" reminder.
+    reminded_at = Column(DateTime, nullable=True)
 
     turns = relationship("Turn", order_by="Turn.id", cascade="all, delete-orphan")
 
@@ -112,3 +114,48 @@ class Aggregate(Base):
     form = Column(String(32), nullable=False)
     closed = Column(Integer, nullable=False, default=0)
     purged = Column(Integer, nullable=False, default=0)
+
+
+class OutboxMessage(Base):
+    """A message for a person (a counsellor's reply, a notice of the assistant) not yet delivered.
+
+    Web conversations fetch theirs (``/webhooks/rest/messages``); for push channels
+    (Telegram) a worker on any replica sends them, retrying with a growing pause, so a
+    reply written while the channel is down reaches the person when it is back.
+    """
+
+    __tablename__ = "outbox"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(80), nullable=False, index=True)
+    channel = Column(String(16), nullable=False)
+    case_id = Column(Integer, ForeignKey("cases.id", ondelete="SET NULL"), nullable=True, index=True)
+    source = Column(String(16), nullable=False)  # "counsellor" or "assistant"
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=False, index=True)
+    failed_at = Column(DateTime, nullable=True)  # given up: the address is gone
+
+
+class ChannelAddress(Base):
+    """Where a push channel reaches a conversation (e.g. a Telegram chat id), encrypted
+    with a key derived from ``CONVERSATION_KEY``; erased with the conversation."""
+
+    __tablename__ = "channel_addresses"
+
+    conversation_id = Column(String(80), primary_key=True)
+    channel = Column(String(16), nullable=False)
+    sealed = Column(Text, nullable=False)
+    updated_at = Column(DateTime, nullable=False, index=True)
+
+
+class ConsoleSessionRow(Base):
+    """A logged-in console session, shared by every replica; only a hash of the token."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash = Column(String(64), primary_key=True)
+    operator_id = Column(Integer, ForeignKey("operators.id", ondelete="CASCADE"), nullable=False)
+    csrf = Column(String(64), nullable=False)
+    last_seen = Column(DateTime, nullable=False, index=True)

@@ -1,0 +1,1 @@
+"""What operators of the service can watch: Prometheus metrics."""

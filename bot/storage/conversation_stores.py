@@ -1,0 +1,189 @@
+"""Where Rasa keeps conversations, and how replicas take turns on one, from endpoints.yml.
+
+``endpoints.yml`` names Rasa's tracker store and lock store with environment
+variables (``${DATABASE_URL}``, ``${REDIS_URL}``). :func:`load_endpoints` reads it
+the way a helpline needs: a section whose variables are not set is left out, so the
+embedded default (no ``REDIS_URL``) keeps an in-process lock, and ``DATABASE_URL``
+falls back to the SQLite file of the handoff storage. With PostgreSQL and Redis set,
+every replica reads and writes the same conversations (Rasa's SQL tracker store) and
+one message of a conversation is handled at a time across all of them
+(:class:`RedisConversationLockStore`).
+
+When the tracker store or Redis fails during a turn, the turn goes on (Rasa's
+fail-safe tracker store keeps the conversation in memory meanwhile; the lock falls
+back to this process) and :func:`troubled` tells the assistant to add the emergency
+numbers to its reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, AsyncIterator, Dict, List, Mapping, Optional
+
+import yaml
+from rasa.core.lock_store import LockError, LockStore
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.storage.database import default_url
+
+logger = logging.getLogger(__name__)
+
+VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)\}")
+LOCK_LIFETIME_S = float(os.environ.get("CONVERSATION_LOCK_SECONDS", "15"))
+LOCK_WAIT_S = 20.0
+LOCK_POLL_S = 0.005
+REDIS_TIMEOUT_S = 2.0
+
+_trouble: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar("storage_trouble", default=None)
+
+
+def begin_turn() -> None:
+    """Start collecting storage trouble for the turn running in this task."""
+    _trouble.set([])
+
+
+def report_trouble(part: str, error: BaseException) -> None:
+    """Log a storage failure (its type only: errors can quote conversation data)."""
+    logger.error("%s unavailable (%s); the turn goes on without it", part, type(error).__name__)
+    found = _trouble.get()
+    if found is not None:
+        found.append(part)
+
+
+def troubled() -> bool:
+    return bool(_trouble.get())
+
+
+def load_endpoints(path: Path, environ: Mapping[str, str] = os.environ) -> Dict[str, EndpointConfig]:
+    """The sections of ``path`` whose ``${VARIABLES}`` are all set, with their values in."""
+    values = dict(environ)
+    values.setdefault("DATABASE_URL", default_url())
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}  # no resolvers
+    endpoints: Dict[str, EndpointConfig] = {}
+    for name, section in raw.items():
+        if not isinstance(section, dict):
+            continue
+        needed = {v for value in section.values() if isinstance(value, str) for v in VARIABLE.findall(value)}
+        if any(not values.get(variable) for variable in needed):
+            continue
+        filled = {key: VARIABLE.sub(lambda m: values[m.group(1)], value) if isinstance(value, str) else value
+                  for key, value in section.items()}
+        endpoints[name] = EndpointConfig.from_dict(filled)
+    return endpoints
+
+
+def create_stores(endpoints: Mapping[str, EndpointConfig], domain: Any) -> Dict[str, Any]:
+    """Keyword arguments for ``Agent.load``: the tracker store and lock store configured."""
+    from rasa.core.tracker_store import TrackerStore
+
+    stores: Dict[str, Any] = {}
+    if "tracker_store" in endpoints:
+        stores["tracker_store"] = _recovering(TrackerStore.create(endpoints["tracker_store"], domain))
+    if "lock_store" in endpoints:
+        stores["lock_store"] = LockStore.create(endpoints["lock_store"])
+    return stores
+
+
+def _recovering(store: Any) -> Any:
+    """Rasa's SQL tracker store, with connections checked before use: after the database
+    restarts, the first turn gets a fresh connection instead of a dead one."""
+    from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    if isinstance(store, SQLTrackerStore):
+        url = store.engine.url
+        store.engine.dispose()
+        store.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        store.sessionmaker = sessionmaker(bind=store.engine)
+    return store
+
+
+class RedisConversationLockStore(LockStore):
+    """One turn of a conversation at a time across replicas, with a Redis lock.
+
+    Rasa's own Redis lock store reads and writes its ticket list without atomicity
+    and polls once a second; this one takes an atomic ``SET NX PX`` lock (redis-py's
+    ``Lock``, released by a Lua check of its token), polls every 5 ms, and expires
+    after ``CONVERSATION_LOCK_SECONDS`` (15) so that a replica that dies mid-turn
+    cannot block the conversation for long. Within a replica the turns of one
+    conversation queue on an asyncio lock first (in order, no Redis polling). If Redis
+    cannot be reached the turn runs under the local lock alone and reports trouble.
+    """
+
+    def __init__(self, endpoint_config: Optional[EndpointConfig] = None, url: Optional[str] = None,
+                 key_prefix: Optional[str] = None) -> None:
+        import redis.asyncio
+        from redis.backoff import ExponentialBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
+        from redis.retry import Retry
+
+        config = endpoint_config.kwargs if endpoint_config is not None else {}
+        url = url or (endpoint_config.url if endpoint_config is not None else None)
+        if not url:
+            raise ValueError("RedisConversationLockStore needs a redis:// url")
+        # A dead connection (Redis restarted) is replaced and the command tried again.
+        self.red = redis.asyncio.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
+            retry_on_error=[RedisConnectionError, RedisTimeout])
+        self.prefix = f"{key_prefix or config.get('key_prefix') or 'helpline'}:lock:"
+        self._local: Dict[str, List[Any]] = {}  # conversation -> [asyncio.Lock, users]
+        super().__init__()
+
+    @contextlib.asynccontextmanager
+    async def _local_turn(self, conversation_id: str) -> AsyncIterator[None]:
+        entry = self._local.setdefault(conversation_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if not entry[1]:
+                self._local.pop(conversation_id, None)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME_S,
+                   wait_time_in_seconds: float = LOCK_POLL_S) -> AsyncIterator[None]:
+        import redis.exceptions
+
+        async with self._local_turn(conversation_id):
+            shared = self.red.lock(self.prefix + conversation_id, timeout=LOCK_LIFETIME_S,
+                                   sleep=LOCK_POLL_S, blocking_timeout=LOCK_WAIT_S)
+            try:
+                acquired = await shared.acquire()
+            except (redis.exceptions.RedisError, OSError) as error:
+                report_trouble("lock store", error)
+                shared = None
+            else:
+                if not acquired:
+                    raise LockError(f"conversation busy for more than {LOCK_WAIT_S:.0f} s")
+            try:
+                yield None
+            finally:
+                if shared is not None:
+                    with contextlib.suppress(redis.exceptions.RedisError, OSError):
+                        await shared.release()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.red.ping())
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return False
+
+    # Rasa's ticket API is not used with this store: ``lock`` is all the agent calls.
+    def get_lock(self, conversation_id: str) -> None:
+        return None
+
+    def delete_lock(self, conversation_id: str) -> None:
+        return None
+
+    def save_lock(self, lock: Any) -> None:
+        return None

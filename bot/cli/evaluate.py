@@ -34,13 +34,22 @@ FLOORS = {
     "language_accuracy": 0.99,
 }
 # The second held-out set (tests/nlu/second), written by an author who saw neither
-# the training data nor the first set: the fairer estimate.
+# the training data nor the first set; its errors were looked at from 2026-11-23 on.
 SECOND_SET_FLOORS = {
-    "intent_macro_f1": 0.84,
-    "distress_recall": 0.92,
-    "emergency_recall": 0.89,
+    "intent_macro_f1": 0.86,
+    "distress_recall": 0.94,
+    "emergency_recall": 0.94,
     "false_alarm_rate": 0.07,  # at most
     "language_accuracy": 0.99,
+}
+# The third set (tests/nlu/third), written by another author who saw no training data
+# and no other set, and whose errors nobody looks at: the fair estimate.
+THIRD_SET_FLOORS = {
+    "intent_macro_f1": 0.87,
+    "distress_recall": 0.93,
+    "emergency_recall": 0.88,
+    "false_alarm_rate": 0.08,  # at most
+    "language_accuracy": 0.97,
 }
 
 

@@ -60,6 +60,8 @@ def scan(text: str) -> Optional[str]:
     """``"emergency"``, ``"exploitation"`` or None for one message."""
     normalised = _normalise(text or "")
     patterns = load_patterns()
+    if any(p.search(normalised) for p in patterns.get("benign", ())):
+        return None
     if any(p.search(normalised) for p in patterns["emergency"]):
         return "emergency"
     if any(p.search(normalised) for p in patterns["exploitation"]):

@@ -172,3 +172,16 @@ async def test_metrics_and_readiness_on_every_replica(cluster):
             assert re.search(r'^helpline_turn_seconds_bucket\{channel="web",le="0.25"\} [1-9]', text, re.M)
             assert re.search(r'^helpline_handoffs_waiting\{urgency="high"\} \d', text, re.M)
             assert "helpline_time_to_claim_seconds_count" in text
+
+
+async def test_the_quick_exit_erases_the_conversation_for_every_replica(cluster):
+    a, b = cluster.replicas
+    person = f"leaving-{uuid.uuid4().hex[:6]}"
+    async with aiohttp.ClientSession() as session:
+        await say(session, a.base, person, "my boss keeps my passport")
+        assert cluster.events(person)
+        async with session.post(f"{b.base}/webhooks/rest/end", data=json.dumps({"sender": person})) as resp:
+            assert resp.status == 200
+        assert cluster.events(person) == []
+        replies = await say(session, a.base, person, "yes")  # a new conversation: no context left
+        assert replies

@@ -11,7 +11,7 @@ from typing import Dict, Iterable, List, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.storage.models import (
@@ -155,12 +155,16 @@ def transfer(session: Session, case: Case, operator: Optional[Operator], centre:
 
 def close(session: Session, case: Case, operator: Optional[Operator], outcome: str,
           note: Optional[str] = None, now: Optional[dt.datetime] = None) -> Case:
-    """Close a case with its outcome; it now counts in the aggregates."""
-    if case.status == "closed":
-        raise CaseError("the case is already closed")
+    """Close a case with its outcome; it now counts in the aggregates. Two operators (or
+    replicas) closing at once: one wins, the other gets CaseError."""
     now = now or utcnow()
-    case.status, case.closed_at, case.outcome, case.note = "closed", now, outcome, note
-    session.flush()
+    closed = session.execute(
+        update(Case).where(Case.id == case.id, Case.status != "closed")
+        .values(status="closed", closed_at=now, outcome=outcome, note=note)
+        .execution_options(synchronize_session=False)).rowcount
+    if closed != 1:
+        raise CaseError("the case is already closed")
+    session.refresh(case)
     _count(session, case, "closed")
     record(session, operator, "closed", case, now)
     return case
@@ -203,15 +207,20 @@ def _forms(case: Case) -> List[str]:
 
 
 def _count(session: Session, case: Case, column: str) -> None:
-    """Add one to ``column`` of each aggregate row the case falls in (one per form)."""
+    """Add one to ``column`` of each aggregate row the case falls in (one per form), as
+    an upsert: replicas counting the same key at once neither collide nor lose a count."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     for form in _forms(case):
         key = dict(day=case.created_at.date(), centre=case.centre or SHARED_QUEUE,
                    language=case.language, urgency=case.urgency, form=form)
-        row = session.execute(select(Aggregate).filter_by(**key)).scalar_one_or_none()
-        if row is None:
-            row = Aggregate(closed=0, purged=0, **key)
-            session.add(row)
-        setattr(row, column, getattr(row, column) + 1)
+        statement = insert(Aggregate).values(closed=0, purged=0, **key)
+        statement = statement.values({column: 1}).on_conflict_do_update(
+            index_elements=list(key), set_={column: getattr(Aggregate, column) + 1})
+        session.execute(statement)
     session.flush()
 
 
@@ -227,13 +236,36 @@ def purge(session: Session, older_than_days: int, now: Optional[dt.datetime] = N
         select(Case).where(Case.status == "closed", Case.closed_at < limit,
                            Case.purged_at.is_(None))
     ).scalars().all()
+    purged = 0
     for case in cases:
+        mine = session.execute(update(Case).where(Case.id == case.id, Case.purged_at.is_(None))
+                               .values(purged_at=now).execution_options(synchronize_session=False)).rowcount
+        if mine != 1:
+            continue  # another replica purged it meanwhile
+        purged += 1
         _count(session, case, "purged")
         session.query(Turn).filter(Turn.case_id == case.id).delete(synchronize_session=False)
         session.expire(case, ["turns"])
         case.conversation_id, case.summary, case.note, case.purged_at = None, None, None, now
     session.flush()
-    return len(cases)
+    return purged
+
+
+def purge_conversations(session: Session, older_than: dt.datetime) -> int:
+    """Delete the assistant's conversations (Rasa's ``events`` table, when the tracker
+    store is in this database) whose last event is older than ``older_than``."""
+    from sqlalchemy import inspect, text
+
+    if not inspect(session.get_bind()).has_table("events"):
+        return 0
+    cutoff = older_than.replace(tzinfo=dt.timezone.utc).timestamp()
+    old = session.execute(text("SELECT sender_id FROM events GROUP BY sender_id "
+                               "HAVING MAX(timestamp) < :cutoff"), {"cutoff": cutoff}).scalars().all()
+    for start in range(0, len(old), 500):
+        chunk = old[start:start + 500]
+        session.execute(text("DELETE FROM events WHERE sender_id IN :ids")
+                        .bindparams(bindparam("ids", expanding=True)), {"ids": chunk})
+    return len(old)
 
 
 def aggregates(session: Session) -> List[Dict[str, object]]:

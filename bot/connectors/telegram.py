@@ -4,9 +4,12 @@
 loop: ``attach(app)`` starts it after the server starts and stops it before the
 server stops. With ``TELEGRAM_WEBHOOK_URL`` Telegram posts updates to
 ``POST /webhooks/telegram`` (checked against a secret token); without it the
-connector long-polls. Each chat is one conversation with the id
-``conversation_id("tg", chat_id, key)``; names, usernames and phone numbers are
-never logged or stored, and only message ids are remembered (for ``/forget``).
+connector long-polls, and with ``REDIS_URL`` set it polls only while it holds the
+Redis lease of :mod:`bot.connectors.telegram_lease`, so that at most one replica
+calls ``getUpdates`` at a time (every replica still sends). Each chat is one
+conversation with the id ``conversation_id("tg", chat_id, key)``; names, usernames
+and phone numbers are never logged or stored, and only message ids are remembered
+(for ``/forget``).
 
 What a person gets: text goes to the assistant and every reply comes back in
 order (buttons as an inline keyboard, long texts split); ``/start``, ``/help``,
@@ -42,6 +45,7 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, BaseH
 
 from bot import DEFAULT_LANGUAGE, LANGUAGES
 from bot.connectors.identity import conversation_id
+from bot.connectors.telegram_lease import PollerLease
 from bot.language.detection import normalise_hint
 
 logger = logging.getLogger(__name__)
@@ -250,7 +254,7 @@ class TelegramConnector:
     """The assistant on Telegram; see the module docstring."""
 
     def __init__(self, assistant: Any, settings: Any, config: TelegramConfig,
-                 addresses: Optional[Any] = None) -> None:
+                 addresses: Optional[Any] = None, lease: Optional[PollerLease] = None) -> None:
         self.assistant = assistant
         self.settings = settings
         self.config = config
@@ -265,11 +269,17 @@ class TelegramConnector:
         self.application: Optional[Application] = None
         self.ready = asyncio.Event()
         self._starter: Optional[asyncio.Task] = None
+        # In polling mode with a lease, only its holder polls (see bot.connectors.telegram_lease).
+        self.lease = lease
+        self._poller: Optional[asyncio.Task] = None
 
     @classmethod
     def from_env(cls, assistant: Any, settings: Any, environ: Mapping[str, str] = os.environ,
                  addresses: Optional[Any] = None) -> "TelegramConnector":
-        return cls(assistant, settings, TelegramConfig.from_env(environ), addresses)
+        config = TelegramConfig.from_env(environ)
+        redis_url = environ.get("REDIS_URL", "").strip()
+        lease = PollerLease(redis_url) if redis_url and not config.webhook_url else None
+        return cls(assistant, settings, config, addresses, lease)
 
     @property
     def mode(self) -> str:
@@ -313,9 +323,12 @@ class TelegramConnector:
                                               allowed_updates=list(ALLOWED_UPDATES))
         if not application.running:
             await application.start()
-        if application.updater is not None and not application.updater.running:
-            await application.updater.start_polling(timeout=int(self.config.poll_timeout),
-                                                    allowed_updates=list(ALLOWED_UPDATES))
+        if application.updater is not None and self.lease is not None:
+            if self._poller is None:  # polls while it holds the lease
+                self._poller = asyncio.get_running_loop().create_task(
+                    self.lease.keep(self._start_polling, self._stop_polling))
+        elif application.updater is not None and not application.updater.running:
+            await self._start_polling()
         self.ready.set()
         logger.info("telegram connector started (%s)", self.mode)
 
@@ -325,16 +338,34 @@ class TelegramConnector:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starter
         self._starter = None
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
         self.ready.clear()
+        await self._stop_polling()
+        if self.lease is not None:  # after polling stopped: another replica takes over at once
+            await self.lease.release()
+            await self.lease.close()
         application, self.application = self.application, None
         if application is None:
             return
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
         if application.running:
             await application.stop()
         await application.shutdown()
         logger.info("telegram connector stopped")
+
+    async def _start_polling(self) -> None:
+        updater = self.application.updater if self.application is not None else None
+        if updater is not None and not updater.running:
+            await updater.start_polling(timeout=int(self.config.poll_timeout),
+                                        allowed_updates=list(ALLOWED_UPDATES))
+
+    async def _stop_polling(self) -> None:
+        updater = self.application.updater if self.application is not None else None
+        if updater is not None and updater.running:
+            await updater.stop()
 
     def _build(self) -> Application:
         builder = (ApplicationBuilder()

@@ -27,29 +27,29 @@ GOALS = {
 # set just below the measured figures. Where a floor is under its goal, the goal
 # is not met yet (see the README's "Quality" section); raise floors as data improves.
 FLOORS = {
-    "intent_macro_f1": 0.90,
+    "intent_macro_f1": 0.93,
     "distress_recall": 0.94,
-    "emergency_recall": 0.87,
-    "false_alarm_rate": 0.09,  # at most
+    "emergency_recall": 0.95,
+    "false_alarm_rate": 0.05,  # at most
     "language_accuracy": 0.99,
 }
 # The second held-out set (tests/nlu/second), written by an author who saw neither
 # the training data nor the first set; its errors were looked at from 2026-11-23 on.
 SECOND_SET_FLOORS = {
-    "intent_macro_f1": 0.86,
-    "distress_recall": 0.94,
-    "emergency_recall": 0.94,
-    "false_alarm_rate": 0.07,  # at most
+    "intent_macro_f1": 0.89,
+    "distress_recall": 0.95,
+    "emergency_recall": 0.97,
+    "false_alarm_rate": 0.05,  # at most
     "language_accuracy": 0.99,
 }
 # The third set (tests/nlu/third), written by another author who saw no training data
 # and no other set, and whose errors nobody looks at: the fair estimate.
 THIRD_SET_FLOORS = {
-    "intent_macro_f1": 0.87,
-    "distress_recall": 0.93,
-    "emergency_recall": 0.88,
+    "intent_macro_f1": 0.86,
+    "distress_recall": 0.94,
+    "emergency_recall": 0.89,
     "false_alarm_rate": 0.08,  # at most
-    "language_accuracy": 0.97,
+    "language_accuracy": 0.98,
 }
 
 

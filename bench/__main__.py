@@ -2,6 +2,9 @@
 
 Goals (2-core machine): turn p50 <= 30 ms, p95 <= 60 ms, model load <= 15 s,
 training <= 3 min, peak memory <= 1.2 GB. Figures are printed, never asserted.
+Then the web endpoint beside the bare agent (``bench/web.py``) and the load on one
+and two replicas with PostgreSQL + Redis (``bench/load.py``, also written to
+``results/bench-load.json``; ``--no-load`` skips it).
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ def main() -> int:
     from bench import web
 
     web.run(assistant)
+    if "--no-load" not in sys.argv:
+        from bench import load
+
+        load.run(assistant)  # PostgreSQL + Redis, one and two replicas (bench/load.py)
     return 0
 
 

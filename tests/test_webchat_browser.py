@@ -85,12 +85,14 @@ def wait_ready(lines: "queue.Queue[str]", ready: str) -> bool:
 def service(tmp_path_factory) -> Service:
     port = free_port()
     python = ROOT / ".venv" / "bin" / "python"
-    errors = tmp_path_factory.mktemp("service") / "stderr.txt"
+    folder = tmp_path_factory.mktemp("service")
+    errors = folder / "stderr.txt"
     with errors.open("w") as err:
         process = subprocess.Popen(
             [str(python if python.exists() else sys.executable), "-m", "bot", "serve", "--port", str(port)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
-            env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"})
+            env={**os.environ, "RASA_TELEMETRY_ENABLED": "false",
+                 "DATABASE_URL": f"sqlite:///{folder / 'webchat.db'}"})
     lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=pump_lines, args=(process.stdout, lines), daemon=True).start()
     base = f"http://127.0.0.1:{port}"

@@ -14,6 +14,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +25,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 SEQUENTIAL_RUNS = 10
 SCRIPT = ["hello", "my boss took my passport and i have not been paid for months", "/affirm",
-          "/ask_information", "/ask_victim_status", "ik wil met een echte persoon praten",
+          "/ask_information", "/ask_victim_status", "is het gratis en vertrouwelijk",
           "merci", "au secours il me frappe maintenant", "/deny", "bye"]
 
 
@@ -40,9 +41,12 @@ def free_port() -> int:
 
 
 def start_service(port: int) -> subprocess.Popen:
+    """The embedded default (SQLite), on a database of its own in a temporary folder."""
+    database = Path(tempfile.mkdtemp(prefix="helpline-bench-")) / "bench.db"
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "TELEGRAM_BOT_TOKEN": ""})
+                            env={**os.environ, "TELEGRAM_BOT_TOKEN": "",
+                                 "DATABASE_URL": f"sqlite:///{database}"})
     for line in proc.stdout:
         if line.startswith("ready on"):
             return proc

@@ -123,7 +123,7 @@ async def test_internal_failure_still_gives_the_emergency_numbers(assistant, sen
     async def broken(message):
         raise RuntimeError("tracker store down")
 
-    monkeypatch.setattr(assistant.agent, "handle_message", broken)
+    monkeypatch.setattr(assistant.agent.processor, "handle_message", broken)
     replies = await assistant.turn(sender, "help", {"language_hint": "nl"})
     assert numbers["emergency"] in replies[0]["text"]
     assert numbers["helpline"] in replies[0]["text"]

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 128 * 1024
 GRACEFUL_SHUTDOWN_S = 15.0
+KEEP_ALIVE_S = 75
 SECURITY_HEADERS = {
     # No inline script or style, nothing from other origins.
     "Content-Security-Policy": (
@@ -48,6 +49,9 @@ def build_app(assistant: Any, settings: Settings, name: str = "helpline",
     app.config.FALLBACK_ERROR_FORMAT = "json"
     # On SIGTERM: stop accepting, let the messages being answered finish (graceful).
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = GRACEFUL_SHUTDOWN_S
+    # Longer than a load balancer's idle timeout (nginx: 60 s): it closes first, never us
+    # under a request in flight.
+    app.config.KEEP_ALIVE_TIMEOUT = KEEP_ALIVE_S
     app.ctx.assistant = assistant
     app.ctx.draining = False  # set on SIGTERM: not ready any more, still answering
     app.blueprint(rest_blueprint(assistant, settings.conversation_key, outbox))

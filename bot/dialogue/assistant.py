@@ -75,10 +75,13 @@ class Assistant:
         configure_logging()
         settings = settings or Settings.from_env()
         path = model_path or latest_model(settings)
+        domain = Domain.load(str(settings.root / "domain.yml"))
         if endpoints is not None:
-            domain = Domain.load(str(settings.root / "domain.yml"))
             agent_kwargs.update(conversation_stores.create_stores(
                 conversation_stores.load_endpoints(endpoints), domain))
+        agent_kwargs["tracker_store"] = conversation_stores.TurnCachedTrackerStore(
+            agent_kwargs.get("tracker_store") or InMemoryTrackerStore(domain))
+        agent_kwargs.setdefault("lock_store", conversation_stores.LocalConversationLockStore())
         agent = Agent.load(str(path), generator=NLG_ENDPOINT, **agent_kwargs)
         # Rasa's fail-safe store would log the error text, which can quote what was said.
         agent.tracker_store._on_tracker_store_error = (
@@ -87,8 +90,9 @@ class Assistant:
 
     @property
     def conversations(self) -> Any:
-        """The tracker store itself (inside Rasa's fail-safe wrapper)."""
-        return getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
+        """The tracker store itself (inside Rasa's fail-safe wrapper and the turn cache)."""
+        store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)
+        return getattr(store, "inner", store)
 
     async def parse(self, text: str, language_hint: Optional[str] = None) -> Dict[str, Any]:
         """NLU only: intent, language, safety net."""
@@ -107,27 +111,33 @@ class Assistant:
         conversation_stores.begin_turn()
         language: Optional[str] = None
         try:
-            if self.handoffs is not None and await self._with_human(sender_id):
-                # The message does not reach Rasa at all, so "/restart" cannot bypass the human.
-                replies = await self.handoffs.person_message(sender_id, cleaned) if cleaned else []
-                self._count(channel, None, started)
-                return replies
-            if not cleaned:
-                # An empty message (or only control bytes) still gets a kind answer.
-                cleaned = "/nlu_fallback"
-            await self.agent.handle_message(
-                UserMessage(cleaned, output, sender_id, input_channel=metadata.get("channel"),
-                            metadata=metadata))
-            replies = [self._reply(m) for m in output.messages]
-            tracker = await self.agent.tracker_store.retrieve(sender_id)
-            language = conversation_language(tracker) if tracker is not None else None
-            if self.handoffs is not None:
-                replies += await self.handoffs.after_turn(sender_id, metadata.get("channel") or "web", tracker)
+            # The whole turn holds the conversation's lock (across replicas with Redis),
+            # so the tracker is read once and stays true until the turn is over.
+            async with self.agent.lock_store.lock(sender_id):
+                if self.handoffs is not None and await self._with_human(sender_id):
+                    # The message does not reach Rasa at all, so "/restart" cannot bypass the human.
+                    replies = await self.handoffs.person_message(sender_id, cleaned) if cleaned else []
+                    self._count(channel, None, started)
+                    return replies
+                if not cleaned:
+                    # An empty message (or only control bytes) still gets a kind answer.
+                    cleaned = "/nlu_fallback"
+                await self.agent.processor.handle_message(
+                    UserMessage(cleaned, output, sender_id, input_channel=metadata.get("channel"),
+                                metadata=metadata))
+                replies = [self._reply(m) for m in output.messages]
+                tracker = await self.agent.tracker_store.retrieve(sender_id)
+                language = conversation_language(tracker) if tracker is not None else None
+                if self.handoffs is not None:
+                    replies += await self.handoffs.after_turn(sender_id, channel if channel != "other" else "web",
+                                                              tracker)
         except Exception as exc:  # noqa: BLE001 - the person must get an answer whatever failed
             logger.error("turn failed (%s); sending the failsafe reply", type(exc).__name__)
             self._count(channel, None, started, failsafe="error")
             return [self.failsafe(sender_id, metadata.get("language_hint"))]
-        trouble = conversation_stores.troubled()
+        finally:
+            trouble = conversation_stores.troubled()
+            conversation_stores.end_turn()
         if trouble or not replies:
             replies.append(self.failsafe(sender_id, language or metadata.get("language_hint")))
         self._count(channel, language, started, failsafe="storage" if trouble else None)

@@ -179,11 +179,12 @@ class HandoffService:
             case, operator = self._case_and_operator(session, case_id, operator_id)
             repo.record(session, operator, "handed_back", case)
             sender_id, channel, language = case.conversation_id, case.channel, case.language
-        tracker = await self.assistant.agent.tracker_store.retrieve(sender_id)
-        if tracker is not None:
-            tracker.update(ConversationResumed())
-            await self.assistant.agent.tracker_store.save(tracker)
-            language = tracker.get_slot("language") or language
+        async with self.assistant.agent.lock_store.lock(sender_id):  # not during a turn of the person
+            tracker = await self.assistant.agent.tracker_store.retrieve(sender_id)
+            if tracker is not None:
+                tracker.update(ConversationResumed())
+                await self.assistant.agent.tracker_store.save(tracker)
+                language = tracker.get_slot("language") or language
         await self.deliver(channel, sender_id,
                            self.assistant.nlg.system_text("handoff.handed_back", language), "assistant",
                            case_id=case_id)

@@ -13,6 +13,10 @@ When the tracker store or Redis fails during a turn, the turn goes on (Rasa's
 fail-safe tracker store keeps the conversation in memory meanwhile; the lock falls
 back to this process) and :func:`troubled` tells the assistant to add the emergency
 numbers to its reply.
+
+:class:`TurnCachedTrackerStore` reads a conversation once per turn: the assistant
+holds the conversation's lock for the whole turn, so what was read (and then saved)
+at its start is still the truth at its end, and the handoff checks and Rasa share it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, AsyncIterator, Dict, List, Mapping, Optional
 
 import yaml
 from rasa.core.lock_store import LockError, LockStore
+from rasa.core.tracker_store import TrackerStore
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.storage.database import default_url
@@ -40,24 +45,76 @@ LOCK_WAIT_S = 20.0
 LOCK_POLL_S = 0.005
 REDIS_TIMEOUT_S = 2.0
 
-_trouble: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar("storage_trouble", default=None)
+class _Turn:
+    """What one turn (one task, under the conversation's lock) has seen so far."""
+
+    def __init__(self) -> None:
+        self.trouble: List[str] = []
+        self.trackers: Dict[str, Any] = {}
+
+
+_turn: contextvars.ContextVar[Optional[_Turn]] = contextvars.ContextVar("conversation_turn", default=None)
 
 
 def begin_turn() -> None:
-    """Start collecting storage trouble for the turn running in this task."""
-    _trouble.set([])
+    """Start a turn in this task: storage trouble is collected, trackers are read once."""
+    _turn.set(_Turn())
+
+
+def end_turn() -> None:
+    _turn.set(None)
 
 
 def report_trouble(part: str, error: BaseException) -> None:
     """Log a storage failure (its type only: errors can quote conversation data)."""
     logger.error("%s unavailable (%s); the turn goes on without it", part, type(error).__name__)
-    found = _trouble.get()
-    if found is not None:
-        found.append(part)
+    turn = _turn.get()
+    if turn is not None:
+        turn.trouble.append(part)
 
 
 def troubled() -> bool:
-    return bool(_trouble.get())
+    turn = _turn.get()
+    return bool(turn and turn.trouble)
+
+
+class TurnCachedTrackerStore(TrackerStore):
+    """Any tracker store, read at most once per conversation and turn (see the module
+    docstring); outside a turn every call goes straight to the store."""
+
+    def __init__(self, inner: TrackerStore) -> None:
+        self.inner = inner
+        super().__init__(inner.domain, inner.event_broker)
+
+    @property
+    def domain(self) -> Any:
+        return self.inner.domain
+
+    @domain.setter
+    def domain(self, domain: Any) -> None:
+        if hasattr(self, "inner"):
+            self.inner.domain = domain
+
+    async def retrieve(self, sender_id: str) -> Any:
+        turn = _turn.get()
+        if turn is not None and sender_id in turn.trackers:
+            return turn.trackers[sender_id]
+        tracker = await self.inner.retrieve(sender_id)
+        if turn is not None and tracker is not None:
+            turn.trackers[sender_id] = tracker
+        return tracker
+
+    async def save(self, tracker: Any) -> None:
+        await self.inner.save(tracker)
+        turn = _turn.get()
+        if turn is not None:
+            turn.trackers[tracker.sender_id] = tracker
+
+    async def keys(self) -> Any:
+        return await self.inner.keys()
+
+    async def retrieve_full_tracker(self, sender_id: str) -> Any:
+        return await self.inner.retrieve_full_tracker(sender_id)
 
 
 def load_endpoints(path: Path, environ: Mapping[str, str] = os.environ) -> Dict[str, EndpointConfig]:
@@ -80,8 +137,6 @@ def load_endpoints(path: Path, environ: Mapping[str, str] = os.environ) -> Dict[
 
 def create_stores(endpoints: Mapping[str, EndpointConfig], domain: Any) -> Dict[str, Any]:
     """Keyword arguments for ``Agent.load``: the tracker store and lock store configured."""
-    from rasa.core.tracker_store import TrackerStore
-
     stores: Dict[str, Any] = {}
     if "tracker_store" in endpoints:
         stores["tracker_store"] = _recovering(TrackerStore.create(endpoints["tracker_store"], domain))
@@ -105,7 +160,45 @@ def _recovering(store: Any) -> Any:
     return store
 
 
-class RedisConversationLockStore(LockStore):
+class LocalConversationLockStore(LockStore):
+    """One turn of a conversation at a time within this process (the embedded default):
+    the turns of one conversation queue on an asyncio lock, in order, without polling
+    (Rasa's in-memory lock store polls once a second)."""
+
+    def __init__(self) -> None:
+        self._local: Dict[str, List[Any]] = {}  # conversation -> [asyncio.Lock, users]
+        super().__init__()
+
+    @contextlib.asynccontextmanager
+    async def _local_turn(self, conversation_id: str) -> AsyncIterator[None]:
+        entry = self._local.setdefault(conversation_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if not entry[1]:
+                self._local.pop(conversation_id, None)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME_S,
+                   wait_time_in_seconds: float = LOCK_POLL_S) -> AsyncIterator[None]:
+        async with self._local_turn(conversation_id):
+            yield None
+
+    # Rasa's ticket API is not used with these stores: ``lock`` is all the agent calls.
+    def get_lock(self, conversation_id: str) -> None:
+        return None
+
+    def delete_lock(self, conversation_id: str) -> None:
+        return None
+
+    def save_lock(self, lock: Any) -> None:
+        return None
+
+
+class RedisConversationLockStore(LocalConversationLockStore):
     """One turn of a conversation at a time across replicas, with a Redis lock.
 
     Rasa's own Redis lock store reads and writes its ticket list without atomicity
@@ -134,20 +227,7 @@ class RedisConversationLockStore(LockStore):
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
             retry_on_error=[RedisConnectionError, RedisTimeout])
         self.prefix = f"{key_prefix or config.get('key_prefix') or 'helpline'}:lock:"
-        self._local: Dict[str, List[Any]] = {}  # conversation -> [asyncio.Lock, users]
         super().__init__()
-
-    @contextlib.asynccontextmanager
-    async def _local_turn(self, conversation_id: str) -> AsyncIterator[None]:
-        entry = self._local.setdefault(conversation_id, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if not entry[1]:
-                self._local.pop(conversation_id, None)
 
     @contextlib.asynccontextmanager
     async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME_S,
@@ -177,13 +257,3 @@ class RedisConversationLockStore(LockStore):
             return bool(await self.red.ping())
         except Exception:  # noqa: BLE001 - any failure means "not ready"
             return False
-
-    # Rasa's ticket API is not used with this store: ``lock`` is all the agent calls.
-    def get_lock(self, conversation_id: str) -> None:
-        return None
-
-    def delete_lock(self, conversation_id: str) -> None:
-        return None
-
-    def save_lock(self, lock: Any) -> None:
-        return None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import itertools
 import logging
 import os
 import re
@@ -32,7 +33,7 @@ from typing import Any, AsyncIterator, Dict, List, Mapping, Optional
 
 import yaml
 from rasa.core.lock_store import LockError, LockStore
-from rasa.core.tracker_store import TrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.storage.database import default_url
@@ -139,25 +140,51 @@ def create_stores(endpoints: Mapping[str, EndpointConfig], domain: Any) -> Dict[
     """Keyword arguments for ``Agent.load``: the tracker store and lock store configured."""
     stores: Dict[str, Any] = {}
     if "tracker_store" in endpoints:
-        stores["tracker_store"] = _recovering(TrackerStore.create(endpoints["tracker_store"], domain))
+        stores["tracker_store"] = TrackerStore.create(endpoints["tracker_store"], domain)
     if "lock_store" in endpoints:
         stores["lock_store"] = LockStore.create(endpoints["lock_store"])
     return stores
 
 
-def _recovering(store: Any) -> Any:
-    """Rasa's SQL tracker store, with connections checked before use: after the database
-    restarts, the first turn gets a fresh connection instead of a dead one."""
-    from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import sessionmaker
+class ConversationSQLTrackerStore(SQLTrackerStore):
+    """Rasa's SQL tracker store, named in ``endpoints.yml``, with two changes:
 
-    if isinstance(store, SQLTrackerStore):
-        url = store.engine.url
-        store.engine.dispose()
-        store.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
-        store.sessionmaker = sessionmaker(bind=store.engine)
-    return store
+    - connections are checked before use, so that after the database restarts the first
+      turn gets a fresh connection instead of a dead one;
+    - it remembers how many events of the current session it read, so that saving
+      inserts the new ones without first counting the stored ones again (Rasa's ``save``
+      runs a COUNT over the conversation on every turn). Safe because the
+      conversation's lock is held from the read to the save; a tracker it did not read
+      is counted as Rasa does.
+    """
+
+    STORED = "_helpline_stored_events"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import sessionmaker
+
+        super().__init__(*args, **kwargs)
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        self.sessionmaker = sessionmaker(bind=self.engine)
+
+    async def retrieve(self, sender_id: str) -> Any:
+        tracker = await super().retrieve(sender_id)
+        if tracker is not None:
+            setattr(tracker, self.STORED, len(tracker.events))
+        return tracker
+
+    def _additional_events(self, session: Any, tracker: Any) -> Any:
+        stored = getattr(tracker, self.STORED, None)
+        if stored is None or stored > len(tracker.events):
+            return super()._additional_events(session, tracker)
+        return itertools.islice(tracker.events, stored, len(tracker.events))
+
+    async def save(self, tracker: Any) -> None:
+        await super().save(tracker)
+        setattr(tracker, self.STORED, len(tracker.events))
 
 
 class LocalConversationLockStore(LockStore):

@@ -1,9 +1,12 @@
 """Web endpoint under load beside the bare Rasa agent on the same model.
 
 50 concurrent conversations of 10 turns each go through ``POST
-/webhooks/rest/webhook`` of a real ``python -m bot serve`` on loopback; the same
-script runs against the bare ``Agent.handle_message`` in-process. Prints messages
-per second, p50/p95/p99 and lost messages for both.
+/webhooks/rest/webhook`` of a real ``python -m bot serve`` on loopback (the embedded
+default: conversations in SQLite); the same script runs against the bare
+``Agent.handle_message`` in-process, once with conversations in memory and once on
+the same SQLite storage as the service. Prints messages per second, p50/p95/p99 and
+lost messages; the connector's overhead is measured against the bare agent on the
+same storage, and the storage's cost against the bare agent in memory.
 """
 
 from __future__ import annotations
@@ -122,15 +125,39 @@ def run(assistant, conversations: int = 50) -> None:
         service.terminate()
         service.wait(timeout=30)
     asyncio.run(agent_run(assistant, 5))
-    bare_one = sequential([asyncio.run(agent_run(assistant, 1)) for _ in range(SEQUENTIAL_RUNS)])
-    bare_many = asyncio.run(agent_run(assistant, conversations))
+    memory_one = sequential([asyncio.run(agent_run(assistant, 1)) for _ in range(SEQUENTIAL_RUNS)])
+    memory_many = asyncio.run(agent_run(assistant, conversations))
+    stored = stored_assistant(assistant)
+    asyncio.run(agent_run(stored, 5))
+    bare_one = sequential([asyncio.run(agent_run(stored, 1)) for _ in range(SEQUENTIAL_RUNS)])
+    bare_many = asyncio.run(agent_run(stored, conversations))
     print(f"\none conversation at a time, {SEQUENTIAL_RUNS} x {len(SCRIPT)} turns, loopback")
     report("web endpoint (serve)", *web_one)
-    report("bare Rasa agent", *bare_one)
+    report("bare agent, SQLite", *bare_one)
+    report("bare agent, in memory", *memory_one)
     print(f"{conversations} concurrent conversations x {len(SCRIPT)} turns")
     report("web endpoint (serve)", *web_many)
-    report("bare Rasa agent", *bare_many)
+    report("bare agent, SQLite", *bare_many)
+    report("bare agent, in memory", *memory_many)
     latency = statistics.median(web_one[0]) / statistics.median(bare_one[0]) - 1
     throughput = (len(bare_many[0]) / bare_many[2]) / (len(web_many[0]) / web_many[2]) - 1
     print(f"connector overhead: {latency * 100:+.0f} % latency (p50, one at a time), "
           f"{throughput * 100:+.0f} % time per message at {conversations} concurrent (goal <= +15 %)")
+    storage = statistics.median(bare_one[0]) / statistics.median(memory_one[0]) - 1
+    print(f"storage cost (SQLite vs memory, bare agent): {storage * 100:+.0f} % latency (p50, one at a time)")
+
+
+def stored_assistant(assistant):
+    """The same model with the service's stores (endpoints.yml) on a temporary SQLite file."""
+    from bot.dialogue.assistant import Assistant
+
+    database = Path(tempfile.mkdtemp(prefix="helpline-bench-")) / "bare.db"
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+    try:
+        return Assistant.load(assistant.settings, endpoints=assistant.settings.root / "endpoints.yml")
+    finally:
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous

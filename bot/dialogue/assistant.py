@@ -160,9 +160,15 @@ class Assistant:
         await self.handoffs.resume(sender_id)
         return False
 
-
     async def forget(self, sender_id: str) -> None:
-        """Erase everything held about one conversation: its tracker, and what waits for it."""
+        """Erase everything held about one conversation: its tracker, and what waits for it
+        (under the conversation's lock, so that no turn saves it again meanwhile)."""
+        async with self.agent.lock_store.lock(sender_id):
+            self._forget_tracker(sender_id)
+        if self.handoffs is not None:
+            await self.handoffs.forget(sender_id)
+
+    def _forget_tracker(self, sender_id: str) -> None:
         store = self.conversations
         if isinstance(store, InMemoryTrackerStore):
             store.store.pop(sender_id, None)
@@ -172,25 +178,18 @@ class Assistant:
                 session.commit()
         else:
             raise NotImplementedError(f"forgetting is not implemented for {type(store).__name__}")
-        if self.handoffs is not None:
-            await self.handoffs.forget(sender_id)
 
     async def forget_older_than(self, moment: "datetime.datetime") -> int:
         """Erase conversations whose last event is older than ``moment`` (retention)."""
         store = self.conversations
-        cutoff = moment.replace(tzinfo=datetime.timezone.utc).timestamp()
         if isinstance(store, SQLTrackerStore):
-            from sqlalchemy import func
+            from bot.storage.repository import purge_conversations
 
-            event = store.SQLEvent
             with store.session_scope() as session:
-                old = [row[0] for row in session.query(event.sender_id).group_by(event.sender_id)
-                       .having(func.max(event.timestamp) < cutoff)]
-                for start in range(0, len(old), 500):
-                    session.query(event).filter(event.sender_id.in_(old[start:start + 500])) \
-                        .delete(synchronize_session=False)
+                erased = purge_conversations(session, moment)
                 session.commit()
-            return len(old)
+            return erased
+        cutoff = moment.replace(tzinfo=datetime.timezone.utc).timestamp()
         if not isinstance(store, InMemoryTrackerStore):
             return 0
         old = []

@@ -36,7 +36,7 @@ from rasa.core.lock_store import LockError, LockStore
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.storage.database import default_url
+from bot.storage.database import default_url, sqlite_for_a_service
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,7 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         url = self.engine.url
         self.engine.dispose()
         self.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        sqlite_for_a_service(self.engine)
         self.sessionmaker = sessionmaker(bind=self.engine)
 
     async def retrieve(self, sender_id: str) -> Any:

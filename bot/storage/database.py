@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +21,21 @@ MIGRATION_LOCK_KEY = 0x68656C70  # "help": one migration at a time per PostgreSQ
 def default_url() -> str:
     """``DATABASE_URL``, or a SQLite file in the project's data/ folder."""
     return os.environ.get("DATABASE_URL") or f"sqlite:///{PROJECT_ROOT / 'data' / 'helpline.db'}"
+
+
+def sqlite_for_a_service(engine: Engine) -> None:
+    """SQLite as a service's database: write-ahead log (readers do not wait for the
+    writer) and one sync per checkpoint rather than per commit (a power cut can lose
+    the last moments, never corrupt the file), and a busy wait instead of an error."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
+        cursor = connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
 
 
 def _ensure_sqlite_folder(url: str) -> None:
@@ -35,6 +51,7 @@ class Database:
         self.url = url or default_url()
         _ensure_sqlite_folder(self.url)
         self.engine = create_engine(self.url, future=True, pool_pre_ping=True)
+        sqlite_for_a_service(self.engine)
         self.sessions = sessionmaker(bind=self.engine, future=True, expire_on_commit=False)
 
     @contextmanager

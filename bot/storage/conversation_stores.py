@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import contextvars
 import itertools
+import json
 import logging
 import os
 import re
@@ -36,7 +37,7 @@ from rasa.core.lock_store import LockError, LockStore
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.storage.database import default_url, sqlite_for_a_service
+from bot.storage.database import default_url, engine_options, sqlite_for_a_service
 
 logger = logging.getLogger(__name__)
 
@@ -167,14 +168,23 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         url = self.engine.url
         self.engine.dispose()
-        self.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        self.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url),
+                                    **engine_options(str(url)))
         sqlite_for_a_service(self.engine)
         self.sessionmaker = sessionmaker(bind=self.engine)
 
-    async def retrieve(self, sender_id: str) -> Any:
-        tracker = await super().retrieve(sender_id)
-        if tracker is not None:
-            setattr(tracker, self.STORED, len(tracker.events))
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Any:
+        """Rasa's read, without building an ORM object per event (only their JSON)."""
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions) \
+                .with_entities(self.SQLEvent.data).all()
+        if not rows or not self.domain:
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(row.data) for row in rows],
+                                                 self.domain.slots)
+        setattr(tracker, self.STORED, len(tracker.events))
         return tracker
 
     def _additional_events(self, session: Any, tracker: Any) -> Any:
@@ -184,7 +194,21 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         return itertools.islice(tracker.events, stored, len(tracker.events))
 
     async def save(self, tracker: Any) -> None:
-        await super().save(tracker)
+        """Rasa's save, as one multi-row INSERT instead of an ORM object per event."""
+        from sqlalchemy import insert
+
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            rows = []
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
+                             "timestamp": data.get("timestamp"),
+                             "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
+                             "action_name": data.get("name"), "data": json.dumps(data)})
+            if rows:
+                session.execute(insert(self.SQLEvent.__table__), rows)
+            session.commit()
         setattr(tracker, self.STORED, len(tracker.events))
 
 

@@ -8,6 +8,7 @@ Chromium with Playwright. Time is an injected clock, so idle expiry needs no wai
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import uuid
 from contextlib import asynccontextmanager
@@ -422,3 +423,25 @@ async def test_browser_shows_hostile_text_inertly_and_flags_new_emergencies(cons
         finally:
             await browser.close()
     assert dialogs == [] and errors == [] and foreign == [] and failed == []
+
+
+async def test_the_case_page_says_which_messages_have_not_reached_the_person(console, client, nlg):
+    from bot.handoff.outbox import Outbox
+
+    case_id = console.case("payoke")
+    with console.db.session() as session:
+        conversation = session.get(Case, case_id).conversation_id
+    outbox = Outbox(console.db, console.clock)
+    waiting = [outbox.put(conversation, "web", text, "counsellor", case_id) for text in ("one", "two")]
+    failed = outbox.put(conversation, "telegram", "three", "counsellor", case_id)
+    with console.db.session() as session:
+        from bot.storage.models import OutboxMessage
+
+        session.get(OutboxMessage, failed).failed_at = console.clock()
+    await logged_in(client, console)
+    _, _, page = await get(client, f"{console.base}/console/cases/{case_id}?lang=nl")
+    assert html.escape(nlg.system_text("console.delivery_waiting", "nl"), quote=False) + " 2" in page
+    assert html.escape(nlg.system_text("console.delivery_failed", "nl"), quote=False) + " 1" in page
+    outbox.take(conversation)  # the web chat fetched its two
+    _, _, page = await get(client, f"{console.base}/console/cases/{case_id}?lang=nl")
+    assert nlg.system_text("console.delivery_waiting", "nl")[:20] not in page and len(waiting) == 2

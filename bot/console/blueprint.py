@@ -158,10 +158,11 @@ class Console:
                 return self.not_found(request, auth)
             repo.record(session, auth[1], "viewed", case, self.clock())
             shown = cases.details(case)
+            delivery = cases.delivery(session, case_id)
         notice = request.args.get("notice")
         return self.pages.render(request, "case.html", case=shown, operator=auth[1],
                                  csrf=auth[0].csrf, outcomes=OUTCOMES, centres=CENTRES,
-                                 notice=notice if notice in NOTICES else "")
+                                 notice=notice if notice in NOTICES else "", delivery=delivery)
 
     def turns_json(self, request: Request, auth: Auth, case_id: int) -> response.HTTPResponse:
         """The transcript of a case, for the case page's live updates."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Dict, List, Mapping, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.storage.models import STATUSES, URGENCIES, AuditEntry, Case, Operator
+from bot.storage.models import STATUSES, URGENCIES, AuditEntry, Case, Operator, OutboxMessage
 
 ACTIVE = ("open", "claimed")
 STATUS_FILTERS = ("active",) + STATUSES + ("all",)
@@ -113,3 +113,13 @@ def audit(session: Session, centre: str, limit: int = 500) -> List[Dict[str, obj
     ).all()
     return [{"at": stamp(entry.at), "operator": login or "", "action": entry.action,
              "case_id": entry.case_id} for entry, login in rows]
+
+
+def delivery(session: Session, case_id: int) -> Dict[str, int]:
+    """Messages of a case not delivered to the person: ``waiting`` (the outbox retries, or
+    the web chat has not fetched them yet) and ``failed`` (the conversation was erased)."""
+    rows = session.execute(select(OutboxMessage.failed_at.is_(None), func.count(OutboxMessage.id))
+                           .where(OutboxMessage.case_id == case_id)
+                           .group_by(OutboxMessage.failed_at.is_(None))).all()
+    counts = {bool(waiting): count for waiting, count in rows}
+    return {"waiting": counts.get(True, 0), "failed": counts.get(False, 0)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -12,7 +13,14 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 from sanic import Sanic  # noqa: E402
 
 from bot import LANGUAGES  # noqa: E402
+from bot.dialogue import assistant as _assistant_module  # noqa: E402,F401 - see below
 from bot.settings import Settings  # noqa: E402
+
+# Importing Rasa imports aiogram, which switches asyncio to uvloop's policy. If that
+# happened in the middle of the session, loops made before would be plain asyncio loops
+# under a policy without a child watcher, and Playwright could not start its driver.
+# One policy for the whole session: the standard one (`bot serve` still runs on uvloop).
+asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
 
 # Several Sanic apps start in this one test process (REST, Telegram webhook, console);
 # Sanic's start-up optimiser (TouchUp) only supports that in its test mode.

@@ -12,7 +12,9 @@ same storage, and the storage's cost against the bare agent in memory.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -43,9 +45,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def scratch_folder() -> Path:
+    """A temporary folder, removed when the bench exits."""
+    folder = Path(tempfile.mkdtemp(prefix="helpline-bench-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def start_service(port: int) -> subprocess.Popen:
     """The embedded default (SQLite), on a database of its own in a temporary folder."""
-    database = Path(tempfile.mkdtemp(prefix="helpline-bench-")) / "bench.db"
+    database = scratch_folder() / "bench.db"
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, "TELEGRAM_BOT_TOKEN": "",
@@ -151,7 +160,7 @@ def stored_assistant(assistant):
     """The same model with the service's stores (endpoints.yml) on a temporary SQLite file."""
     from bot.dialogue.assistant import Assistant
 
-    database = Path(tempfile.mkdtemp(prefix="helpline-bench-")) / "bare.db"
+    database = scratch_folder() / "bare.db"
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = f"sqlite:///{database}"
     try:

@@ -432,7 +432,8 @@ async def test_the_case_page_says_which_messages_have_not_reached_the_person(con
     with console.db.session() as session:
         conversation = session.get(Case, case_id).conversation_id
     outbox = Outbox(console.db, console.clock)
-    waiting = [outbox.put(conversation, "web", text, "counsellor", case_id) for text in ("one", "two")]
+    for said in ("one", "two"):
+        outbox.put(conversation, "web", said, "counsellor", case_id)
     failed = outbox.put(conversation, "telegram", "three", "counsellor", case_id)
     with console.db.session() as session:
         from bot.storage.models import OutboxMessage
@@ -444,4 +445,4 @@ async def test_the_case_page_says_which_messages_have_not_reached_the_person(con
     assert html.escape(nlg.system_text("console.delivery_failed", "nl"), quote=False) + " 1" in page
     outbox.take(conversation)  # the web chat fetched its two
     _, _, page = await get(client, f"{console.base}/console/cases/{case_id}?lang=nl")
-    assert nlg.system_text("console.delivery_waiting", "nl")[:20] not in page and len(waiting) == 2
+    assert nlg.system_text("console.delivery_waiting", "nl")[:20] not in page

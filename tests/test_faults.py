@@ -22,7 +22,7 @@ from bot.storage import repository as repo
 from bot.storage.addresses import AddressBook
 from bot.storage.database import Database
 from bot.storage.models import Case
-from tests.cluster import PostgresServer, RedisServer, Replica, fetch, say, start_replicas, wait_until
+from tests.cluster import PostgresServer, RedisServer, Replica, fetch, say, start_replicas
 from tests.fake_bot_api import FakeBotAPI
 
 KEY = "fault-test-key-" + uuid.uuid4().hex
@@ -176,7 +176,8 @@ async def test_operator_replies_reach_telegram_once_the_api_is_back(assistant, s
             fake.queue(fake.message(chat, "I want to talk to a real person", language_code="en"))
             await fake.wait_for_text(chat, assistant.nlg.system_text("handoff.choose_centre", "en"))
             with db.session() as s:
-                case_id = s.query(Case).one().id
+                case = s.query(Case).one()
+                case_id, conversation = case.id, case.conversation_id
 
             fake.fail_next("sendMessage", times=1000, status=500, chat_id=chat)
             assert await service.reply(case_id, operator_id, "first, while Telegram fails") == "queued"
@@ -192,7 +193,7 @@ async def test_operator_replies_reach_telegram_once_the_api_is_back(assistant, s
             assert delivered[-2:] == ["first, while Telegram fails", "second, while Telegram hangs"]
             assert delivered.count("first, while Telegram fails") == 1
             end = asyncio.get_running_loop().time() + 10
-            while outbox.pending(case_id):  # removed once Telegram has confirmed it
+            while outbox.waiting(conversation):  # removed once Telegram has confirmed it
                 assert asyncio.get_running_loop().time() < end
                 await asyncio.sleep(0.02)
         finally:

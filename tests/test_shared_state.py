@@ -62,8 +62,8 @@ async def test_outbox_keeps_order_through_failures_and_delivers_once(db):
     outbox = Outbox(db, clock)
     outbox.register_sender("telegram", telegram.send)
     telegram.down = True
-    for text in ("one", "two", "three"):
-        outbox.put("tg-a", "telegram", text, "counsellor")
+    for said in ("one", "two", "three"):
+        outbox.put("tg-a", "telegram", said, "counsellor")
     outbox.put("tg-b", "telegram", "for b", "counsellor")
     assert await outbox.flush() == 0
     telegram.down = False

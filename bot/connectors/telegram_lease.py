@@ -27,12 +27,14 @@ import secrets
 import time
 from typing import Any, Awaitable, Callable
 
+from bot.storage import shared_redis
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_KEY = "helpline:telegram:poller"
 DEFAULT_TTL_S = 15.0
 DEFAULT_RENEW_EVERY_S = 5.0
-REDIS_TIMEOUT_S = 2.0  # at most; shorter for a short lease
+REDIS_TIMEOUT_S = shared_redis.DEFAULT_TIMEOUT_S  # at most; shorter for a short lease
 
 # KEYS[1] the lease, ARGV[1] our token, ARGV[2] the lifetime in ms.
 RENEW_SCRIPT = """
@@ -60,11 +62,6 @@ class PollerLease:
 
     def __init__(self, redis_url: str, key: str = DEFAULT_KEY, ttl_s: float = DEFAULT_TTL_S,
                  renew_every_s: float = DEFAULT_RENEW_EVERY_S) -> None:
-        import redis.asyncio
-        from redis.backoff import ExponentialBackoff
-        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
-        from redis.retry import Retry
-
         if not 0 < renew_every_s < ttl_s:
             raise ValueError("the lease must be renewed more often than it expires")
         self.key = key
@@ -76,10 +73,7 @@ class PollerLease:
         self._expires = 0.0  # monotonic time by which the lease is surely gone if not renewed
         self._failing = False
         timeout = min(REDIS_TIMEOUT_S, ttl_s / 3)
-        self.red = redis.asyncio.Redis.from_url(
-            redis_url, socket_timeout=timeout, socket_connect_timeout=timeout,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
-            retry_on_error=[RedisConnectionError, RedisTimeout])
+        self.red = shared_redis.connect(redis_url, timeout)
         self._renew = self.red.register_script(RENEW_SCRIPT)
         self._release = self.red.register_script(RELEASE_SCRIPT)
 

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from bot.storage.database import Database
 from bot.storage.models import OutboxMessage
@@ -93,11 +93,12 @@ class Outbox:
         with self.db.session() as session:
             return session.execute(delete(OutboxMessage).where(OutboxMessage.created_at < moment)).rowcount
 
-    def pending(self, case_id: int) -> int:
-        """How many messages of a case are not delivered yet (failed ones included)."""
+    def waiting(self, conversation_id: str) -> int:
+        """How many messages for a conversation are still to be delivered (not given up)."""
         with self.db.session() as session:
-            return len(session.execute(select(OutboxMessage.id).where(
-                OutboxMessage.case_id == case_id)).all())
+            return session.execute(select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.conversation_id == conversation_id,
+                OutboxMessage.failed_at.is_(None))).scalar_one()
 
     def _claim(self, conversation_id: Optional[str]) -> List[OutboxMessage]:
         """Lease the due messages of push channels (one conversation's, or all), each

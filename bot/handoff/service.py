@@ -27,7 +27,7 @@ from bot.handoff.outbox import Outbox
 from bot.storage import repository as repo
 from bot.storage.addresses import AddressBook
 from bot.storage.database import Database
-from bot.storage.models import CENTRES, Case, OutboxMessage
+from bot.storage.models import CENTRES, Case
 
 logger = logging.getLogger(__name__)
 
@@ -215,9 +215,7 @@ class HandoffService:
             await self.outbox.flush(sender_id)
         except Exception as exc:  # noqa: BLE001 - the outbox worker retries
             logger.warning("push failed (%s); the outbox retries", type(exc).__name__)
-        with self.db.session() as session:
-            left = session.query(OutboxMessage).filter(OutboxMessage.conversation_id == sender_id).count()
-        return "queued" if left else "sent"
+        return "queued" if self.outbox.waiting(sender_id) else "sent"
 
     async def forget(self, sender_id: str) -> None:
         """Erase what waits for a conversation that the person erased, and its address."""

@@ -37,6 +37,7 @@ from rasa.core.lock_store import LockError, LockStore
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.storage import shared_redis
 from bot.storage.database import default_url, engine_options, sqlite_for_a_service
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)\}")
 LOCK_LIFETIME_S = float(os.environ.get("CONVERSATION_LOCK_SECONDS", "15"))
 LOCK_WAIT_S = 20.0
 LOCK_POLL_S = 0.005
-REDIS_TIMEOUT_S = 2.0
 
 class _Turn:
     """What one turn (one task, under the conversation's lock) has seen so far."""
@@ -264,20 +264,11 @@ class RedisConversationLockStore(LocalConversationLockStore):
 
     def __init__(self, endpoint_config: Optional[EndpointConfig] = None, url: Optional[str] = None,
                  key_prefix: Optional[str] = None) -> None:
-        import redis.asyncio
-        from redis.backoff import ExponentialBackoff
-        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
-        from redis.retry import Retry
-
         config = endpoint_config.kwargs if endpoint_config is not None else {}
         url = url or (endpoint_config.url if endpoint_config is not None else None)
         if not url:
             raise ValueError("RedisConversationLockStore needs a redis:// url")
-        # A dead connection (Redis restarted) is replaced and the command tried again.
-        self.red = redis.asyncio.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
-            retry_on_error=[RedisConnectionError, RedisTimeout])
+        self.red = shared_redis.connect(url)
         self.prefix = f"{key_prefix or config.get('key_prefix') or 'helpline'}:lock:"
         super().__init__()
 

@@ -23,11 +23,12 @@ from rasa.shared.core.domain import Domain
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import DEFAULT_LANGUAGE
+from bot.dialogue.graph_runner import SequentialGraphRunner
 from bot.dialogue.nlg import CatalogNLG, conversation_language
 from bot.language.detection import normalise_hint
 from bot.logs import configure_logging
 from bot.settings import Settings
-from bot.storage import conversation_stores
+from bot.storage import conversation_stores, event_types
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,9 @@ class Assistant:
         agent_kwargs["tracker_store"] = conversation_stores.TurnCachedTrackerStore(
             agent_kwargs.get("tracker_store") or InMemoryTrackerStore(domain))
         agent_kwargs.setdefault("lock_store", conversation_stores.LocalConversationLockStore())
+        event_types.install()
         agent = Agent.load(str(path), generator=NLG_ENDPOINT, **agent_kwargs)
+        agent.processor.graph_runner = SequentialGraphRunner.replacing(agent.processor.graph_runner)
         # Rasa's fail-safe store would log the error text, which can quote what was said.
         agent.tracker_store._on_tracker_store_error = (
             lambda error: conversation_stores.report_trouble("tracker store", error))
@@ -176,6 +179,8 @@ class Assistant:
             with store.session_scope() as session:
                 session.query(store.SQLEvent).filter(store.SQLEvent.sender_id == sender_id).delete()
                 session.commit()
+            if hasattr(store, "drop_kept"):
+                store.drop_kept(sender_id)
         else:
             raise NotImplementedError(f"forgetting is not implemented for {type(store).__name__}")
 
@@ -188,6 +193,8 @@ class Assistant:
             with store.session_scope() as session:
                 erased = purge_conversations(session, moment)
                 session.commit()
+            if hasattr(store, "drop_kept"):
+                store.drop_kept()
             return erased
         cutoff = moment.replace(tzinfo=datetime.timezone.utc).timestamp()
         if not isinstance(store, InMemoryTrackerStore):

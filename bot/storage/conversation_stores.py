@@ -29,8 +29,10 @@ import json
 import logging
 import os
 import re
+import time
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional
+from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 from rasa.core.lock_store import LockError, LockStore
@@ -156,10 +158,20 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
       inserts the new ones without first counting the stored ones again (Rasa's ``save``
       runs a COUNT over the conversation on every turn). Safe because the
       conversation's lock is held from the read to the save; a tracker it did not read
-      is counted as Rasa does.
+      is counted as Rasa does;
+    - it keeps the trackers it saved last (up to ``CONVERSATION_CACHE_SIZE``, each for at
+      most ``CONVERSATION_CACHE_SECONDS``) with the first and last event id they were
+      saved at. The next read asks the database only for those two ids: when another
+      replica wrote to the conversation, or it was erased, they differ and the
+      conversation is read in full as before; otherwise the kept tracker is handed out
+      (once: it leaves the cache until it is saved again, so a turn that fails before
+      saving never leaves a half-changed tracker behind). Rebuilding a tracker from its
+      stored events was the largest part of a turn's storage cost.
     """
 
     STORED = "_helpline_stored_events"
+    CACHE_SIZE = int(os.environ.get("CONVERSATION_CACHE_SIZE", "1000"))
+    CACHE_SECONDS = float(os.environ.get("CONVERSATION_CACHE_SECONDS", "1800"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from sqlalchemy import create_engine
@@ -172,12 +184,44 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
                                     **engine_options(str(url)))
         sqlite_for_a_service(self.engine)
         self.sessionmaker = sessionmaker(bind=self.engine)
+        # conversation -> (saved at, (first event id, last event id), tracker), oldest first
+        self._saved: "OrderedDict[str, Tuple[float, Tuple[Any, Any], Any]]" = OrderedDict()
+
+    def _version(self, session: Any, sender_id: str) -> Tuple[Any, Any]:
+        from sqlalchemy import func
+
+        return tuple(session.query(func.min(self.SQLEvent.id), func.max(self.SQLEvent.id))
+                     .filter(self.SQLEvent.sender_id == sender_id).one())
+
+    def _keep(self, sender_id: str, version: Tuple[Any, Any], tracker: Any) -> None:
+        now = time.monotonic()
+        self._saved.pop(sender_id, None)
+        self._saved[sender_id] = (now, version, tracker)
+        while self._saved:
+            oldest_at, _, _ = next(iter(self._saved.values()))
+            if len(self._saved) <= self.CACHE_SIZE and now - oldest_at <= self.CACHE_SECONDS:
+                break
+            self._saved.popitem(last=False)
+
+    def drop_kept(self, sender_id: Optional[str] = None) -> None:
+        """Forget the kept tracker of one conversation (or of all): it was erased."""
+        if sender_id is None:
+            self._saved.clear()
+        else:
+            self._saved.pop(sender_id, None)
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Any:
-        """Rasa's read, without building an ORM object per event (only their JSON)."""
+        """Rasa's read, without building an ORM object per event (only their JSON), or
+        the tracker this replica saved last if nothing changed since (see the class)."""
         from rasa.shared.core.trackers import DialogueStateTracker
 
+        kept = None if fetch_events_from_all_sessions else self._saved.pop(sender_id, None)
         with self.session_scope() as session:
+            if kept is not None:
+                saved_at, version, tracker = kept
+                if time.monotonic() - saved_at <= self.CACHE_SECONDS \
+                        and self._version(session, sender_id) == version:
+                    return tracker
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions) \
                 .with_entities(self.SQLEvent.data).all()
         if not rows or not self.domain:
@@ -208,8 +252,10 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
                              "action_name": data.get("name"), "data": json.dumps(data)})
             if rows:
                 session.execute(insert(self.SQLEvent.__table__), rows)
+            version = self._version(session, tracker.sender_id)
             session.commit()
         setattr(tracker, self.STORED, len(tracker.events))
+        self._keep(tracker.sender_id, version, tracker)
 
 
 class LocalConversationLockStore(LockStore):

@@ -112,7 +112,7 @@ async def _new_conversation(store, domain, *said: str) -> DialogueStateTracker:
 
 
 async def test_a_replica_reads_what_it_saved_last_without_rebuilding_it(replicas, domain, monkeypatch):
-    here, _ = replicas
+    here, there = replicas
     saved = await _new_conversation(here, domain, "one")
     reads = FullReads(here, monkeypatch)
     assert await here.retrieve(saved.sender_id) is saved
@@ -120,6 +120,12 @@ async def test_a_replica_reads_what_it_saved_last_without_rebuilding_it(replicas
     # Handed out once: until it is saved again, the next read is a full one.
     again = await here.retrieve(saved.sender_id)
     assert reads.count == 1 and again is not saved and _said(again) == ["one"]
+    for text in ("two", "three"):  # turn after turn on this replica: new events only, no full read
+        again.update(UserUttered(text))
+        await here.save(again)
+        again = await here.retrieve(saved.sender_id)
+    assert reads.count == 1 and _said(again) == ["one", "two", "three"]
+    assert _said(await there.retrieve(saved.sender_id)) == ["one", "two", "three"]  # all stored
 
 
 async def test_what_another_replica_wrote_or_erased_is_never_served_stale(replicas, domain):
@@ -183,3 +189,13 @@ async def test_erasing_a_conversation_here_drops_what_this_replica_kept(assistan
     await assistant.forget_older_than(dt.datetime.utcnow() - dt.timedelta(days=1))
     assert not store._saved  # retention: nothing kept in memory either
     store.engine.dispose()
+
+
+def test_events_are_indexed_by_conversation_for_the_version_check(replicas):
+    from sqlalchemy import inspect
+
+    from bot.storage.conversation_stores import EVENTS_BY_CONVERSATION
+
+    here, there = replicas  # the second replica found the index already there
+    indexes = {ix["name"]: ix["column_names"] for ix in inspect(here.engine).get_indexes("events")}
+    assert indexes[EVENTS_BY_CONVERSATION] == ["sender_id", "id"]

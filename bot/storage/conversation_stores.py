@@ -38,9 +38,10 @@ import yaml
 from rasa.core.lock_store import LockError, LockStore
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
 from rasa.utils.endpoints import EndpointConfig
+from sqlalchemy import text
 
 from bot.storage import shared_redis
-from bot.storage.database import default_url, engine_options, sqlite_for_a_service
+from bot.storage.database import default_url, engine_options, ping_after_idle, sqlite_for_a_service
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)\}")
 LOCK_LIFETIME_S = float(os.environ.get("CONVERSATION_LOCK_SECONDS", "15"))
 LOCK_WAIT_S = 20.0
 LOCK_POLL_S = 0.005
+EVENTS_BY_CONVERSATION = "ix_events_sender_id_id"
+VERSION_QUERY = text("SELECT MIN(id), MAX(id) FROM events WHERE sender_id = :sender_id")
 
 class _Turn:
     """What one turn (one task, under the conversation's lock) has seen so far."""
@@ -150,10 +153,13 @@ def create_stores(endpoints: Mapping[str, EndpointConfig], domain: Any) -> Dict[
 
 
 class ConversationSQLTrackerStore(SQLTrackerStore):
-    """Rasa's SQL tracker store, named in ``endpoints.yml``, with two changes:
+    """Rasa's SQL tracker store, named in ``endpoints.yml``, with these changes:
 
-    - connections are checked before use, so that after the database restarts the first
-      turn gets a fresh connection instead of a dead one;
+    - a pooled connection that sat idle is checked before use
+      (:func:`~bot.storage.database.ping_after_idle`), so that after the database
+      restarts the first turn gets a fresh connection instead of a dead one;
+    - the database is asked from a worker thread, so that other conversations' turns
+      go on while one waits for it;
     - it remembers how many events of the current session it read, so that saving
       inserts the new ones without first counting the stored ones again (Rasa's ``save``
       runs a COUNT over the conversation on every turn). Safe because the
@@ -161,15 +167,17 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
       is counted as Rasa does;
     - it keeps the trackers it saved last (up to ``CONVERSATION_CACHE_SIZE``, each for at
       most ``CONVERSATION_CACHE_SECONDS``) with the first and last event id they were
-      saved at. The next read asks the database only for those two ids: when another
-      replica wrote to the conversation, or it was erased, they differ and the
-      conversation is read in full as before; otherwise the kept tracker is handed out
-      (once: it leaves the cache until it is saved again, so a turn that fails before
-      saving never leaves a half-changed tracker behind). Rebuilding a tracker from its
-      stored events was the largest part of a turn's storage cost.
+      saved at. The next read asks the database only for those two ids (an index on
+      ``(sender_id, id)`` makes that two look-ups): when another replica wrote to the
+      conversation, or it was erased, they differ and the conversation is read in full
+      as before; otherwise the kept tracker is handed out (once: it leaves the cache
+      until it is saved again, so a turn that fails before saving never leaves a
+      half-changed tracker behind). Rebuilding a tracker from its stored events was the
+      largest part of a turn's storage cost.
     """
 
     STORED = "_helpline_stored_events"
+    VERSION = "_helpline_event_ids"  # (first, last) event id when read or saved here
     CACHE_SIZE = int(os.environ.get("CONVERSATION_CACHE_SIZE", "1000"))
     CACHE_SECONDS = float(os.environ.get("CONVERSATION_CACHE_SECONDS", "1800"))
 
@@ -180,18 +188,31 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         url = self.engine.url
         self.engine.dispose()
-        self.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url),
-                                    **engine_options(str(url)))
+        self.engine = create_engine(url, **create_engine_kwargs(url), **engine_options(str(url)))
         sqlite_for_a_service(self.engine)
+        ping_after_idle(self.engine)
         self.sessionmaker = sessionmaker(bind=self.engine)
+        self._index_events_by_conversation()
         # conversation -> (saved at, (first event id, last event id), tracker), oldest first
         self._saved: "OrderedDict[str, Tuple[float, Tuple[Any, Any], Any]]" = OrderedDict()
 
-    def _version(self, session: Any, sender_id: str) -> Tuple[Any, Any]:
-        from sqlalchemy import func
+    def _index_events_by_conversation(self) -> None:
+        """An index on (sender_id, id): a conversation's first and last event id are then
+        two index look-ups. Without it PostgreSQL answers MIN/MAX(id) of one conversation
+        by walking the primary key through every conversation's events."""
+        from sqlalchemy import exc
 
-        return tuple(session.query(func.min(self.SQLEvent.id), func.max(self.SQLEvent.id))
-                     .filter(self.SQLEvent.sender_id == sender_id).one())
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(text(f"CREATE INDEX IF NOT EXISTS {EVENTS_BY_CONVERSATION} "
+                                        "ON events (sender_id, id)"))
+        except exc.SQLAlchemyError as error:  # another replica creating it at the same moment
+            logger.info("events index not created here (%s)", type(error).__name__)
+
+    @staticmethod
+    def _version(connection: Any, sender_id: str) -> Tuple[Any, Any]:
+        """The conversation's first and last event id (None, None when it has none)."""
+        return tuple(connection.execute(VERSION_QUERY, {"sender_id": sender_id}).one())
 
     def _keep(self, sender_id: str, version: Tuple[Any, Any], tracker: Any) -> None:
         now = time.monotonic()
@@ -216,20 +237,29 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         from rasa.shared.core.trackers import DialogueStateTracker
 
         kept = None if fetch_events_from_all_sessions else self._saved.pop(sender_id, None)
-        with self.session_scope() as session:
-            if kept is not None:
-                saved_at, version, tracker = kept
-                if time.monotonic() - saved_at <= self.CACHE_SECONDS \
-                        and self._version(session, sender_id) == version:
-                    return tracker
-            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions) \
-                .with_entities(self.SQLEvent.data).all()
+        if kept is not None:
+            saved_at, version, tracker = kept
+            if time.monotonic() - saved_at <= self.CACHE_SECONDS \
+                    and await asyncio.to_thread(self._current_version, sender_id) == version:
+                return tracker
+        rows, version = await asyncio.to_thread(self._read, sender_id, fetch_events_from_all_sessions)
         if not rows or not self.domain:
             return None
-        tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(row.data) for row in rows],
-                                                 self.domain.slots)
+        tracker = DialogueStateTracker.from_dict(sender_id, rows, self.domain.slots)
         setattr(tracker, self.STORED, len(tracker.events))
+        setattr(tracker, self.VERSION, version)
         return tracker
+
+    def _current_version(self, sender_id: str) -> Tuple[Any, Any]:
+        with self.engine.connect() as connection:
+            return self._version(connection, sender_id)
+
+    def _read(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Tuple[List[Any], Any]:
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions) \
+                .with_entities(self.SQLEvent.data).all()
+            version = self._version(session.connection(), sender_id) if rows else None
+        return [json.loads(row.data) for row in rows], version
 
     def _additional_events(self, session: Any, tracker: Any) -> Any:
         stored = getattr(tracker, self.STORED, None)
@@ -237,25 +267,52 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
             return super()._additional_events(session, tracker)
         return itertools.islice(tracker.events, stored, len(tracker.events))
 
+    @staticmethod
+    def _rows(tracker: Any, events: Any) -> List[Dict[str, Any]]:
+        rows = []
+        for event in events:
+            data = event.as_dict()
+            rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
+                         "timestamp": data.get("timestamp"),
+                         "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
+                         "action_name": data.get("name"), "data": json.dumps(data)})
+        return rows
+
     async def save(self, tracker: Any) -> None:
         """Rasa's save, as one multi-row INSERT instead of an ORM object per event."""
+        await self.stream_events(tracker)
+        version = await asyncio.to_thread(self._write, tracker)
+        setattr(tracker, self.STORED, len(tracker.events))
+        setattr(tracker, self.VERSION, version)
+        self._keep(tracker.sender_id, version, tracker)
+
+    def _write(self, tracker: Any) -> Tuple[Any, Any]:
+        """Stores the tracker's new events; returns its (first, last) event id.
+
+        A tracker read here (or saved here before) knows which of its events are stored
+        and the ids it was read at: its new events go in on one connection, and where the
+        database returns the new ids (PostgreSQL) no further query is needed."""
         from sqlalchemy import insert
 
-        await self.stream_events(tracker)
-        with self.session_scope() as session:
-            rows = []
-            for event in self._additional_events(session, tracker):
-                data = event.as_dict()
-                rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
-                             "timestamp": data.get("timestamp"),
-                             "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
-                             "action_name": data.get("name"), "data": json.dumps(data)})
-            if rows:
-                session.execute(insert(self.SQLEvent.__table__), rows)
-            version = self._version(session, tracker.sender_id)
-            session.commit()
-        setattr(tracker, self.STORED, len(tracker.events))
-        self._keep(tracker.sender_id, version, tracker)
+        stored, known = getattr(tracker, self.STORED, None), getattr(tracker, self.VERSION, None)
+        table = self.SQLEvent.__table__
+        if stored is None or stored > len(tracker.events) or known is None:
+            with self.session_scope() as session:  # a tracker not read here: counted as Rasa does
+                rows = self._rows(tracker, self._additional_events(session, tracker))
+                if rows:
+                    session.execute(insert(table), rows)
+                version = self._version(session.connection(), tracker.sender_id)
+                session.commit()
+            return version
+        rows = self._rows(tracker, itertools.islice(tracker.events, stored, None))
+        if not rows:
+            return known
+        with self.engine.begin() as connection:
+            if connection.dialect.full_returning:
+                ids = connection.execute(insert(table).values(rows).returning(table.c.id)).scalars().all()
+                return known[0], max(ids)
+            connection.execute(insert(table), rows)
+            return self._version(connection, tracker.sender_id)
 
 
 class LocalConversationLockStore(LockStore):

@@ -27,28 +27,39 @@ GOALS = {
 # set just below the measured figures. Where a floor is under its goal, the goal
 # is not met yet (see the README's "Quality" section); raise floors as data improves.
 FLOORS = {
-    "intent_macro_f1": 0.93,
-    "distress_recall": 0.94,
-    "emergency_recall": 0.95,
-    "false_alarm_rate": 0.05,  # at most
+    "intent_macro_f1": 0.95,
+    "distress_recall": 0.97,
+    "emergency_recall": 0.97,
+    "false_alarm_rate": 0.04,  # at most
     "language_accuracy": 0.99,
 }
 # The second held-out set (tests/nlu/second), written by an author who saw neither
 # the training data nor the first set; its errors were looked at from 2026-11-23 on.
 SECOND_SET_FLOORS = {
-    "intent_macro_f1": 0.89,
-    "distress_recall": 0.95,
+    "intent_macro_f1": 0.95,
+    "distress_recall": 0.96,
     "emergency_recall": 0.97,
-    "false_alarm_rate": 0.05,  # at most
+    "false_alarm_rate": 0.04,  # at most
     "language_accuracy": 0.99,
 }
 # The third set (tests/nlu/third), written by another author who saw no training data
-# and no other set, and whose errors nobody looks at: the fair estimate.
+# and no other set; the fair estimate in session 2, its errors looked at in session 3.
 THIRD_SET_FLOORS = {
-    "intent_macro_f1": 0.86,
+    "intent_macro_f1": 0.96,
+    "distress_recall": 0.96,
+    "emergency_recall": 0.97,
+    "false_alarm_rate": 0.04,  # at most
+    "language_accuracy": 0.98,
+}
+# The fourth set (tests/nlu/fourth), written by yet another author who saw no training
+# data and no other set, with more emergencies (40) and harder look-alikes (25 per
+# language); sentences that also occur in the training data were taken out. Nobody
+# looks at its errors: the fair estimate now.
+FOURTH_SET_FLOORS = {
+    "intent_macro_f1": 0.94,
     "distress_recall": 0.94,
-    "emergency_recall": 0.89,
-    "false_alarm_rate": 0.08,  # at most
+    "emergency_recall": 0.82,
+    "false_alarm_rate": 0.09,  # at most
     "language_accuracy": 0.98,
 }
 

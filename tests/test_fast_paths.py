@@ -199,3 +199,21 @@ def test_events_are_indexed_by_conversation_for_the_version_check(replicas):
     here, there = replicas  # the second replica found the index already there
     indexes = {ix["name"]: ix["column_names"] for ix in inspect(here.engine).get_indexes("events")}
     assert indexes[EVENTS_BY_CONVERSATION] == ["sender_id", "id"]
+
+
+def test_conversation_events_skip_the_disk_flush_wait_on_postgresql_only(replicas, url):  # noqa: F811
+    from sqlalchemy import text
+
+    from bot.storage.database import Database
+
+    here, _ = replicas
+    if here.engine.dialect.name == "sqlite":
+        assert not here._off_loop  # in-process: asked inline, no thread hand-off
+        return
+    assert here._off_loop
+    with here.engine.connect() as connection:
+        assert connection.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    cases = Database(url)  # the handoff database keeps full durability
+    with cases.engine.connect() as connection:
+        assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    cases.dispose()

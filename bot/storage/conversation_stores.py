@@ -188,13 +188,32 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         url = self.engine.url
         self.engine.dispose()
-        self.engine = create_engine(url, **create_engine_kwargs(url), **engine_options(str(url)))
+        self.engine = create_engine(url, **self._engine_kwargs(url))
         sqlite_for_a_service(self.engine)
         ping_after_idle(self.engine)
         self.sessionmaker = sessionmaker(bind=self.engine)
         self._index_events_by_conversation()
+        # A database across the network is asked from a worker thread (other turns go on
+        # meanwhile); SQLite answers in-process faster than a thread hand-off.
+        self._off_loop = self.engine.dialect.name != "sqlite"
+        # The version check is one SELECT: no transaction around it (no ROLLBACK round trip).
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
+            if self._off_loop else self.engine
         # conversation -> (saved at, (first event id, last event id), tracker), oldest first
         self._saved: "OrderedDict[str, Tuple[float, Tuple[Any, Any], Any]]" = OrderedDict()
+
+    @staticmethod
+    def _engine_kwargs(url: Any) -> Dict[str, Any]:
+        """Rasa's engine settings and ours; on PostgreSQL, conversation events are committed
+        without waiting for the disk flush (``synchronous_commit=off``: a database crash
+        can lose the last fraction of a second of conversation, never corrupt it). The
+        handoff database (cases, operators' messages, the outbox) keeps full durability."""
+        kwargs = {**create_engine_kwargs(url), **engine_options(str(url))}
+        if str(url).startswith("postgresql"):
+            connect_args = dict(kwargs.get("connect_args") or {})
+            connect_args["options"] = f"{connect_args.get('options', '')} -c synchronous_commit=off".strip()
+            kwargs["connect_args"] = connect_args
+        return kwargs
 
     def _index_events_by_conversation(self) -> None:
         """An index on (sender_id, id): a conversation's first and last event id are then
@@ -240,9 +259,9 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         if kept is not None:
             saved_at, version, tracker = kept
             if time.monotonic() - saved_at <= self.CACHE_SECONDS \
-                    and await asyncio.to_thread(self._current_version, sender_id) == version:
+                    and await self._ask(self._current_version, sender_id) == version:
                 return tracker
-        rows, version = await asyncio.to_thread(self._read, sender_id, fetch_events_from_all_sessions)
+        rows, version = await self._ask(self._read, sender_id, fetch_events_from_all_sessions)
         if not rows or not self.domain:
             return None
         tracker = DialogueStateTracker.from_dict(sender_id, rows, self.domain.slots)
@@ -250,8 +269,11 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         setattr(tracker, self.VERSION, version)
         return tracker
 
+    async def _ask(self, work: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(work, *args) if self._off_loop else work(*args)
+
     def _current_version(self, sender_id: str) -> Tuple[Any, Any]:
-        with self.engine.connect() as connection:
+        with self._reader.connect() as connection:
             return self._version(connection, sender_id)
 
     def _read(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Tuple[List[Any], Any]:
@@ -281,7 +303,7 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: Any) -> None:
         """Rasa's save, as one multi-row INSERT instead of an ORM object per event."""
         await self.stream_events(tracker)
-        version = await asyncio.to_thread(self._write, tracker)
+        version = await self._ask(self._write, tracker)
         setattr(tracker, self.STORED, len(tracker.events))
         setattr(tracker, self.VERSION, version)
         self._keep(tracker.sender_id, version, tracker)

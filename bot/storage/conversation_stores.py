@@ -158,8 +158,8 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
     - a pooled connection that sat idle is checked before use
       (:func:`~bot.storage.database.ping_after_idle`), so that after the database
       restarts the first turn gets a fresh connection instead of a dead one;
-    - the database is asked from a worker thread, so that other conversations' turns
-      go on while one waits for it;
+    - PostgreSQL commits conversation events without waiting for the disk flush, and the
+      version check below runs outside a transaction;
     - it remembers how many events of the current session it read, so that saving
       inserts the new ones without first counting the stored ones again (Rasa's ``save``
       runs a COUNT over the conversation on every turn). Safe because the
@@ -193,12 +193,9 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         ping_after_idle(self.engine)
         self.sessionmaker = sessionmaker(bind=self.engine)
         self._index_events_by_conversation()
-        # A database across the network is asked from a worker thread (other turns go on
-        # meanwhile); SQLite answers in-process faster than a thread hand-off.
-        self._off_loop = self.engine.dialect.name != "sqlite"
         # The version check is one SELECT: no transaction around it (no ROLLBACK round trip).
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
-            if self._off_loop else self.engine
+            if self.engine.dialect.name == "postgresql" else self.engine
         # conversation -> (saved at, (first event id, last event id), tracker), oldest first
         self._saved: "OrderedDict[str, Tuple[float, Tuple[Any, Any], Any]]" = OrderedDict()
 
@@ -259,18 +256,15 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         if kept is not None:
             saved_at, version, tracker = kept
             if time.monotonic() - saved_at <= self.CACHE_SECONDS \
-                    and await self._ask(self._current_version, sender_id) == version:
+                    and self._current_version(sender_id) == version:
                 return tracker
-        rows, version = await self._ask(self._read, sender_id, fetch_events_from_all_sessions)
+        rows, version = self._read(sender_id, fetch_events_from_all_sessions)
         if not rows or not self.domain:
             return None
         tracker = DialogueStateTracker.from_dict(sender_id, rows, self.domain.slots)
         setattr(tracker, self.STORED, len(tracker.events))
         setattr(tracker, self.VERSION, version)
         return tracker
-
-    async def _ask(self, work: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(work, *args) if self._off_loop else work(*args)
 
     def _current_version(self, sender_id: str) -> Tuple[Any, Any]:
         with self._reader.connect() as connection:
@@ -303,7 +297,7 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: Any) -> None:
         """Rasa's save, as one multi-row INSERT instead of an ORM object per event."""
         await self.stream_events(tracker)
-        version = await self._ask(self._write, tracker)
+        version = self._write(tracker)
         setattr(tracker, self.STORED, len(tracker.events))
         setattr(tracker, self.VERSION, version)
         self._keep(tracker.sender_id, version, tracker)
@@ -330,8 +324,8 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         if not rows:
             return known
         with self.engine.begin() as connection:
-            if connection.dialect.full_returning:
-                ids = connection.execute(insert(table).values(rows).returning(table.c.id)).scalars().all()
+            if getattr(connection.dialect, "insert_executemany_returning", False):
+                ids = connection.execute(insert(table).returning(table.c.id), rows).scalars().all()
                 return known[0], max(ids)
             connection.execute(insert(table), rows)
             return self._version(connection, tracker.sender_id)

@@ -53,13 +53,22 @@ THIRD_SET_FLOORS = {
 }
 # The fourth set (tests/nlu/fourth), written by yet another author who saw no training
 # data and no other set, with more emergencies (40) and harder look-alikes (25 per
-# language); sentences that also occur in the training data were taken out. Nobody
-# looks at its errors: the fair estimate now.
+# language); sentences that also occur in the training data were taken out. The fair
+# estimate until its errors were looked at (session 3).
 FOURTH_SET_FLOORS = {
-    "intent_macro_f1": 0.94,
-    "distress_recall": 0.94,
-    "emergency_recall": 0.82,
-    "false_alarm_rate": 0.09,  # at most
+    "intent_macro_f1": 0.95,
+    "distress_recall": 0.97,
+    "emergency_recall": 0.97,
+    "false_alarm_rate": 0.04,  # at most
+    "language_accuracy": 0.98,
+}
+# The fifth set (tests/nlu/fifth), written like the fourth by another author; sentences
+# also in the training data taken out. Nobody looks at its errors: the fair estimate now.
+FIFTH_SET_FLOORS = {
+    "intent_macro_f1": 0.90,
+    "distress_recall": 0.92,
+    "emergency_recall": 0.80,
+    "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.98,
 }
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 from typing import Any, List
 
 import numpy as np
-from rasa.shared.nlu.constants import TEXT
-from rasa.shared.nlu.training_data.message import Message
-from scipy.sparse import csr_matrix, vstack
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.logistic_regression_classifier import (
     LogisticRegressionClassifier as RasaLogisticRegressionClassifier,
 )
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from scipy.sparse import csr_matrix, vstack
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)

@@ -38,7 +38,8 @@ import yaml
 from rasa.core.lock_store import LockError, LockStore
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
 from rasa.utils.endpoints import EndpointConfig
-from sqlalchemy import text
+from sqlalchemy import create_engine, exc, insert, text
+from sqlalchemy.orm import sessionmaker
 
 from bot.storage import shared_redis
 from bot.storage.database import default_url, engine_options, ping_after_idle, sqlite_for_a_service
@@ -182,9 +183,6 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
     CACHE_SECONDS = float(os.environ.get("CONVERSATION_CACHE_SECONDS", "1800"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from sqlalchemy import create_engine
-        from sqlalchemy.orm import sessionmaker
-
         super().__init__(*args, **kwargs)
         url = self.engine.url
         self.engine.dispose()
@@ -216,8 +214,6 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         """An index on (sender_id, id): a conversation's first and last event id are then
         two index look-ups. Without it PostgreSQL answers MIN/MAX(id) of one conversation
         by walking the primary key through every conversation's events."""
-        from sqlalchemy import exc
-
         try:
             with self.engine.begin() as connection:
                 connection.execute(text(f"CREATE INDEX IF NOT EXISTS {EVENTS_BY_CONVERSATION} "
@@ -277,12 +273,6 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
             version = self._version(session.connection(), sender_id) if rows else None
         return [json.loads(row.data) for row in rows], version
 
-    def _additional_events(self, session: Any, tracker: Any) -> Any:
-        stored = getattr(tracker, self.STORED, None)
-        if stored is None or stored > len(tracker.events):
-            return super()._additional_events(session, tracker)
-        return itertools.islice(tracker.events, stored, len(tracker.events))
-
     @staticmethod
     def _rows(tracker: Any, events: Any) -> List[Dict[str, Any]]:
         rows = []
@@ -308,13 +298,11 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         A tracker read here (or saved here before) knows which of its events are stored
         and the ids it was read at: its new events go in on one connection, and where the
         database returns the new ids (PostgreSQL) no further query is needed."""
-        from sqlalchemy import insert
-
         stored, known = getattr(tracker, self.STORED, None), getattr(tracker, self.VERSION, None)
         table = self.SQLEvent.__table__
         if stored is None or stored > len(tracker.events) or known is None:
             with self.session_scope() as session:  # a tracker not read here: counted as Rasa does
-                rows = self._rows(tracker, self._additional_events(session, tracker))
+                rows = self._rows(tracker, super()._additional_events(session, tracker))
                 if rows:
                     session.execute(insert(table), rows)
                 version = self._version(session.connection(), tracker.sender_id)

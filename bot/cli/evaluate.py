@@ -63,11 +63,23 @@ FOURTH_SET_FLOORS = {
     "language_accuracy": 0.98,
 }
 # The fifth set (tests/nlu/fifth), written like the fourth by another author; sentences
-# also in the training data taken out. Nobody looks at its errors: the fair estimate now.
+# also in the training data taken out. The fair estimate in session 3; its errors were
+# looked at in session 4.
 FIFTH_SET_FLOORS = {
     "intent_macro_f1": 0.90,
     "distress_recall": 0.92,
     "emergency_recall": 0.80,
+    "false_alarm_rate": 0.06,  # at most
+    "language_accuracy": 0.98,
+}
+
+# The sixth set (tests/nlu/sixth), 224-230 messages per language written like the fifth
+# by two more authors (nl+de, fr+en) who saw no training data and no other set; sentences
+# also in the training data taken out. Nobody looks at its errors: the fair estimate now.
+SIXTH_SET_FLOORS = {
+    "intent_macro_f1": 0.93,
+    "distress_recall": 0.94,
+    "emergency_recall": 0.90,
     "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.98,
 }

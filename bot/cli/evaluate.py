@@ -28,8 +28,8 @@ GOALS = {
 # is not met yet (see the README's "Quality" section); raise floors as data improves.
 FLOORS = {
     "intent_macro_f1": 0.95,
-    "distress_recall": 0.97,
-    "emergency_recall": 0.97,
+    "distress_recall": 0.98,
+    "emergency_recall": 0.99,
     "false_alarm_rate": 0.04,  # at most
     "language_accuracy": 0.99,
 }
@@ -39,7 +39,7 @@ SECOND_SET_FLOORS = {
     "intent_macro_f1": 0.95,
     "distress_recall": 0.96,
     "emergency_recall": 0.97,
-    "false_alarm_rate": 0.04,  # at most
+    "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.99,
 }
 # The third set (tests/nlu/third), written by another author who saw no training data
@@ -68,7 +68,7 @@ FOURTH_SET_FLOORS = {
 FIFTH_SET_FLOORS = {
     "intent_macro_f1": 0.90,
     "distress_recall": 0.92,
-    "emergency_recall": 0.80,
+    "emergency_recall": 0.92,
     "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.98,
 }
@@ -79,8 +79,8 @@ FIFTH_SET_FLOORS = {
 SIXTH_SET_FLOORS = {
     "intent_macro_f1": 0.93,
     "distress_recall": 0.94,
-    "emergency_recall": 0.90,
-    "false_alarm_rate": 0.06,  # at most
+    "emergency_recall": 0.94,
+    "false_alarm_rate": 0.08,  # at most
     "language_accuracy": 0.98,
 }
 

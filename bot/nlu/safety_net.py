@@ -4,8 +4,10 @@ Beside the statistical classifier, patterns in all four languages
 (``safety_terms.yml``) look for immediate danger and for signs of exploitation.
 When they fire and the classifier chose something harmless (small talk, out of
 scope, not understood), the intent becomes ``emergency`` or
-``disclose_exploitation``; danger patterns win over any other intent. What the
-net did is added to the parse data as ``safety_net``.
+``disclose_exploitation``; danger patterns win over any other intent. So does the
+danger detector's score (:mod:`bot.nlu.danger_detector`) when it reaches
+``danger_threshold`` and no benign pattern matched. What the net did is added to the
+parse data as ``safety_net``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Pattern, Text
+from typing import Any, Dict, List, Optional, Pattern, Text, Tuple
 
 import yaml
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -27,6 +29,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.dialogue.signals import DISTRESS_INTENTS
 from bot.language.detection import fold
+from bot.nlu.danger_detector import DANGER_KEY
 from bot.nlu.intent_override import set_intent
 
 TERMS_FILE = Path(__file__).with_name("safety_terms.yml")
@@ -40,6 +43,16 @@ HARMLESS = frozenset({
 })
 DANGER_KEEPS = frozenset({EMERGENCY})
 WORRYING_CONFIDENCE = 0.2
+# The danger detector's probability from which a message counts as danger now. Chosen on
+# held-out sets one to five (recall of emergencies against disclosures turned into
+# emergencies); a disclosure answered as an emergency still gets the offer of help.
+DANGER_THRESHOLD = 0.35
+# Short social turns the danger score does not override: "yes, I'm safe now" answers
+# our own question about safety and must not turn into an emergency.
+DANGER_IGNORES = frozenset({
+    "greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "ask_capabilities",
+    "set_language",
+})
 
 
 @lru_cache(maxsize=2)
@@ -56,22 +69,29 @@ def _normalise(text: str) -> str:
     return " ".join(re.sub(r"[’'`\-]", " ", fold(text)).split())
 
 
-def scan(text: str) -> Optional[str]:
-    """``"emergency"``, ``"exploitation"`` or None for one message."""
+def scan_patterns(text: str) -> Tuple[bool, Optional[str]]:
+    """Whether a benign pattern matched, and ``"emergency"``, ``"exploitation"`` or None
+    (always None when a benign pattern matched)."""
     normalised = _normalise(text or "")
     patterns = load_patterns()
     if any(p.search(normalised) for p in patterns.get("benign", ())):
-        return None
+        return True, None
     if any(p.search(normalised) for p in patterns["emergency"]):
-        return "emergency"
+        return False, "emergency"
     if any(p.search(normalised) for p in patterns["exploitation"]):
-        return "exploitation"
-    return None
+        return False, "exploitation"
+    return False, None
 
 
-def overridden_intent(intent: Optional[str], found: Optional[str]) -> Optional[str]:
+def scan(text: str) -> Optional[str]:
+    """``"emergency"``, ``"exploitation"`` or None for one message."""
+    return scan_patterns(text)[1]
+
+
+def overridden_intent(intent: Optional[str], found: Optional[str],
+                      danger_likely: bool = False) -> Optional[str]:
     """The intent the net imposes, or None to keep the classifier's."""
-    if found == "emergency" and intent not in DANGER_KEEPS:
+    if (found == "emergency" or danger_likely) and intent not in DANGER_KEEPS:
         return EMERGENCY
     if found == "exploitation" and (intent is None or intent in HARMLESS):
         return DISCLOSURE
@@ -97,7 +117,10 @@ class SafetyNet(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {}
+        return {"danger_threshold": DANGER_THRESHOLD}
+
+    def __init__(self, config: Optional[Dict[Text, Any]] = None) -> None:
+        self.danger_threshold = float({**self.get_default_config(), **(config or {})}["danger_threshold"])
 
     @classmethod
     def create(
@@ -108,7 +131,7 @@ class SafetyNet(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
     ) -> "SafetyNet":
         load_patterns()
-        return cls()
+        return cls(config)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
@@ -118,14 +141,19 @@ class SafetyNet(GraphComponent, IntentClassifier):
             intent = (message.get(INTENT) or {}).get("name")
             if intent == "other_language":
                 continue
-            found = scan(message.get(TEXT) or "")
-            new = overridden_intent(intent, found)
-            confidence = 1.0
+            benign, found = scan_patterns(message.get(TEXT) or "")
+            danger = message.get(DANGER_KEY)
+            danger_likely = (not benign and intent not in DANGER_IGNORES and danger is not None
+                             and danger >= self.danger_threshold)
+            new = overridden_intent(intent, found, danger_likely)
+            # A pattern is certain; the detector's override carries its probability.
+            confidence = float(danger) if new == EMERGENCY and found != "emergency" else 1.0
             if not new:
                 worrying = unsure_but_worrying(message.get(INTENT_RANKING_KEY) or [])
                 if worrying:
                     new, confidence = worrying["name"], float(worrying["confidence"])
-            message.set("safety_net", {"found": found, "overrode": intent if new else None},
+            message.set("safety_net", {"found": found, "danger_likely": danger_likely,
+                                       "overrode": intent if new else None},
                         add_to_output=True)
             if new:
                 set_intent(message, new, confidence)

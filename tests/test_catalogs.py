@@ -43,7 +43,7 @@ def test_check_catches_missing_fuzzy_and_placeholder_mismatch(settings, tmp_path
     # Break one translation's placeholder and mark another fuzzy.
     broken = next(m for m in catalog if m.id and "{helpline_phone}" in m.string)
     broken.string = broken.string.replace("{helpline_phone}", "{helpline_fone}")
-    catalog["Are you safe right now?"].flags.add("fuzzy")
+    catalog["Are you safe right now? If you are in danger, call {emergency_phone}."].flags.add("fuzzy")
     with po.open("wb") as handle:
         write_po(handle, catalog)
     messages = catalogs.all_messages(settings.root)

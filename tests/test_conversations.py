@@ -40,13 +40,13 @@ async def test_not_safe_after_disclosure_gives_emergency_numbers(assistant, send
     assert numbers["emergency"] in replies[0]["text"]
 
 
-async def test_replies_stay_in_the_persons_language(assistant, sender, language, settings):
+async def test_replies_stay_in_the_persons_language(assistant, sender, language, settings, numbers):
     from bot.i18n.catalogs import Translations
 
     translations = Translations(settings.locales_dir)
     replies = await assistant.turn(sender, samples.DISCLOSURE[language])
-    expected = translations.gettext(language, "Are you safe right now?")
-    assert replies[1]["text"] == expected
+    expected = translations.gettext(language, "Are you safe right now? If you are in danger, call {emergency_phone}.")
+    assert replies[1]["text"] == expected.format(emergency_phone=numbers["emergency"])
     # "ok" or a number never flips the language.
     for neutral in ("ok", "112", "😢"):
         more = await assistant.turn(sender, neutral)

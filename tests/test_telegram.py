@@ -24,13 +24,11 @@ from bot.connectors.telegram import (FORGET_NO, FORGET_YES, SECRET_HEADER, WEBHO
                                      CallbackPayloads, RecentMessages, TelegramConfig,
                                      TelegramConnector, split_text)
 from bot.content.contacts import contacts
-from bot.i18n.catalogs import Translations
 from tests import samples
 from tests.fake_bot_api import FIRST_NAME, LAST_NAME, USERNAME, Call, FakeBotAPI
 
 TOKEN = "424242:polling-test-token"
 WEBHOOK_TOKEN = "434343:webhook-test-token"
-SAFETY_QUESTION = "Are you safe right now?"
 CHOICES = ["/request_human", "/ask_contacts", "/ask_information"]
 LANGUAGE_PAYLOADS = [f'/set_language{{"language": "{code}"}}' for code in ("nl", "fr", "en", "de")]
 CHAT_IDS = itertools.count(7100001)
@@ -58,8 +56,9 @@ def chat() -> int:
 
 
 @pytest.fixture(scope="module")
-def translations(settings) -> Translations:
-    return Translations(settings.locales_dir)
+def safety_question(assistant):
+    """The question after a disclosure, as sent in ``language`` (with the emergency number)."""
+    return lambda language: assistant.nlg.render("utter_ask_safe", language)["text"]
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +96,10 @@ async def language_slot(assistant, settings, chat: int):
     return tracker.get_slot("language") if tracker else None
 
 
-async def disclose(fake, translations, chat: int, language: str, hint: str) -> Call:
+async def disclose(fake, safety_question, chat: int, language: str, hint: str) -> Call:
     """The person discloses; returns the safety question the bot asks."""
     fake.queue(fake.message(chat, samples.DISCLOSURE[language], language_code=hint))
-    return await fake.wait_for_text(chat, translations.gettext(language, SAFETY_QUESTION))
+    return await fake.wait_for_text(chat, safety_question(language))
 
 
 def message_id(call: Call) -> int:
@@ -110,8 +109,8 @@ def message_id(call: Call) -> int:
 # -- conversations ------------------------------------------------------------------------
 @pytest.mark.parametrize("language", ["nl", "fr", "en", "de"])
 async def test_disclosure_is_answered_in_order_in_the_persons_language(
-        connector, fake, translations, assistant, settings, chat, logs, language):
-    question = await disclose(fake, translations, chat, language, hint=language)
+        connector, fake, safety_question, assistant, settings, chat, logs, language):
+    question = await disclose(fake, safety_question, chat, language, hint=language)
     sent = fake.sent_to(chat)
     # The acknowledgement first, then the one safety question with its buttons.
     assert len(sent) == 2 and sent[1] is question and sent[0].params["text"] != question.params["text"]
@@ -124,8 +123,8 @@ async def test_disclosure_is_answered_in_order_in_the_persons_language(
 
 
 async def test_button_press_is_answered_keyboard_removed_then_next_reply(
-        connector, fake, translations, chat, logs):
-    question = await disclose(fake, translations, chat, "en", hint="en")
+        connector, fake, safety_question, chat, logs):
+    question = await disclose(fake, safety_question, chat, "en", hint="en")
     press = fake.queue(fake.press(chat, message_id(question), "/affirm"))
     query_id = press["callback_query"]["id"]
     reply = await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == chat
@@ -154,9 +153,9 @@ async def test_photo_gets_a_kind_answer_with_the_numbers_in_the_apps_language(
 
 
 async def test_voice_note_is_answered_in_the_conversations_language(
-        connector, fake, translations, assistant, settings, chat, numbers, logs):
+        connector, fake, safety_question, assistant, settings, chat, numbers, logs):
     # The app says English, but the person writes French: the conversation's language wins.
-    await disclose(fake, translations, chat, "fr", hint="en")
+    await disclose(fake, safety_question, chat, "fr", hint="en")
     fake.queue(fake.message(chat, language_code="en", voice={"file_id": "v1", "file_unique_id": "u2",
                                                              "duration": 3}))
     answer = await fake.wait_for_text(chat, assistant.nlg.system_text("telegram.text_only", "fr"))
@@ -184,13 +183,13 @@ async def test_language_command_offers_four_languages_and_switches(
 
 @pytest.mark.parametrize("batch_fails", [False, True], ids=["deleteMessages", "deleteMessage"])
 async def test_forget_asks_then_deletes_the_messages_and_the_conversation(
-        connector, fake, translations, assistant, settings, chat, logs, batch_fails):
+        connector, fake, safety_question, assistant, settings, chat, logs, batch_fails):
     nlg = assistant.nlg
     if batch_fails:
         # Deleting in one batch fails: each message is deleted on its own.
         fake.fail_next("deleteMessages", times=1, status=500, chat_id=chat)
     question_text = nlg.system_text("telegram.forget_question", "en")
-    await disclose(fake, translations, chat, "en", hint="en")
+    await disclose(fake, safety_question, chat, "en", hint="en")
 
     # Cancel first: nothing is deleted, the conversation stays.
     fake.queue(fake.message(chat, "/forget"))
@@ -218,14 +217,14 @@ async def test_forget_asks_then_deletes_the_messages_and_the_conversation(
     assert_nothing_personal_logged(logs)
 
 
-async def test_one_chats_replies_stay_in_order(connector, fake, translations, assistant, chat):
+async def test_one_chats_replies_stay_in_order(connector, fake, safety_question, assistant, chat):
     # The disclosure needs the assistant (slow); /help does not (fast): it must still come last.
     fake.queue(fake.message(chat, samples.DISCLOSURE["en"], language_code="en"))
     fake.queue(fake.message(chat, "/help", language_code="en"))
     help_text = assistant.nlg.system_text("telegram.help", "en")
     await fake.wait_for_text(chat, help_text)
     texts = [c.params["text"] for c in fake.sent_to(chat)]
-    assert texts[1:] == [translations.gettext("en", SAFETY_QUESTION), help_text]
+    assert texts[1:] == [safety_question("en"), help_text]
 
 
 async def test_rate_limited_message_is_retried_after_retry_after_and_delivered(

@@ -216,3 +216,63 @@ def test_conversation_events_skip_the_disk_flush_wait_on_postgresql_only(replica
     with cases.engine.connect() as connection:
         assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
     cases.dispose()
+
+
+# --- NLU fast paths: sentence-only count vectors and the classifier's row -------------------
+
+PARSE_SAMPLES = ["hallo", "he is hitting me now!!", "ils ont pris mon passeport", "Wo ist der Bahnhof?",
+                 "ok", "🙂🙂", "a" * 300, "je dois 50 euros à un ami", "kan ik met iemand praten"]
+
+
+def _components(assistant, kind):
+    nodes = assistant.agent.processor.graph_runner._instantiated_nodes.values()
+    return [node._component for node in nodes if isinstance(node._component, kind)]
+
+
+async def test_sentence_featurizer_gives_rasas_sentence_features(assistant):
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
+    from rasa.shared.nlu.constants import TEXT
+
+    from bot.nlu.sentence_featurizer import SentenceCountVectorsFeaturizer
+
+    featurizers = _components(assistant, SentenceCountVectorsFeaturizer)
+    assert len(featurizers) == 2  # words and character n-grams
+    for featurizer in featurizers:
+        for text in PARSE_SAMPLES:
+            tokens = text.lower().split()
+            sequence, sentence = featurizer._create_features(TEXT, [tokens])
+            rasa_sequence, rasa_sentence = CountVectorsFeaturizer._create_features(featurizer, TEXT, [tokens])
+            assert sequence == [None]
+            assert (sentence[0] != rasa_sentence[0]).nnz == 0 and sentence[0].shape == rasa_sentence[0].shape
+
+
+async def test_classifier_row_is_rasas_row(assistant):
+    from rasa.core.channels.channel import UserMessage
+    from rasa.nlu.classifiers.logistic_regression_classifier import (
+        LogisticRegressionClassifier as RasaClassifier,
+    )
+
+    from bot.nlu.logistic_regression import LogisticRegressionClassifier
+
+    [classifier] = _components(assistant, LogisticRegressionClassifier)
+    for text in PARSE_SAMPLES:
+        parsed = await assistant.agent.processor.parse_message(UserMessage(text))
+        assert parsed["intent"]["name"]
+    # Rows of messages featurized by the pipeline: ours equal Rasa's, one by one and stacked.
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.constants import TEXT
+
+    messages = [Message(data={TEXT: text}) for text in PARSE_SAMPLES]
+    runner = assistant.agent.processor.graph_runner
+    for node in runner._instantiated_nodes.values():
+        component = node._component
+        if component is classifier:
+            break
+        if hasattr(component, "process") and not isinstance(component, RasaClassifier):
+            try:
+                component.process(messages)
+            except TypeError:
+                continue
+    ours, rasas = classifier._create_X(messages), RasaClassifier._create_X(classifier, messages)
+    assert ours.shape == rasas.shape and abs(ours - rasas).sum() == 0
+    assert classifier._create_X(messages[:1]).shape == (1, ours.shape[1])

@@ -128,6 +128,36 @@ async def test_a_replica_reads_what_it_saved_last_without_rebuilding_it(replicas
     assert _said(await there.retrieve(saved.sender_id)) == ["one", "two", "three"]  # all stored
 
 
+async def test_a_new_conversation_is_looked_up_once_and_saved_without_counting(replicas, domain, monkeypatch):
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    from bot.storage import conversation_stores
+
+    here, there = replicas
+    counts = []
+    count = SQLTrackerStore._additional_events
+    monkeypatch.setattr(SQLTrackerStore, "_additional_events",
+                        lambda self, *a: counts.append(1) or count(self, *a))
+    reads = FullReads(here, monkeypatch)
+    store = conversation_stores.TurnCachedTrackerStore(here)
+    sender = uuid.uuid4().hex
+    conversation_stores.begin_turn()
+    try:
+        assert await store.retrieve(sender) is None
+        assert await store.retrieve(sender) is None  # the turn remembers it is new
+        tracker = await store.get_or_create_tracker(sender)
+        tracker.update(UserUttered("one"))
+        await store.save(tracker)
+    finally:
+        conversation_stores.end_turn()
+    assert reads.count == 1 and counts == []
+    # What it keeps is exactly what is stored: the next turn uses it, another replica reads it all.
+    assert here._saved[sender][1] == here._current_version(sender)
+    assert await here.retrieve(sender) is tracker
+    assert _said(await there.retrieve(sender)) == ["one"]
+    assert [e.type_name for e in (await there.retrieve(sender)).events] == [e.type_name for e in tracker.events]
+
+
 async def test_what_another_replica_wrote_or_erased_is_never_served_stale(replicas, domain):
     here, there = replicas
     saved = await _new_conversation(here, domain, "one")

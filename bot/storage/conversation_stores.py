@@ -108,13 +108,19 @@ class TurnCachedTrackerStore(TrackerStore):
         if turn is not None and sender_id in turn.trackers:
             return turn.trackers[sender_id]
         tracker = await self.inner.retrieve(sender_id)
-        if turn is not None and tracker is not None:
+        if turn is not None:
+            # A new conversation is looked up once too (it is created by this turn).
             turn.trackers[sender_id] = tracker
         return tracker
 
     async def save(self, tracker: Any) -> None:
-        await self.inner.save(tracker)
         turn = _turn.get()
+        if turn is not None and tracker.sender_id in turn.trackers and turn.trackers[tracker.sender_id] is None:
+            # Looked up in this turn and not found: the turn's new tracker has nothing stored.
+            mark_new = getattr(self.inner, "mark_new", None)
+            if mark_new is not None:
+                mark_new(tracker)
+        await self.inner.save(tracker)
         if turn is not None:
             turn.trackers[tracker.sender_id] = tracker
 
@@ -194,6 +200,10 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         # The version check is one SELECT: no transaction around it (no ROLLBACK round trip).
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT") \
             if self.engine.dialect.name == "postgresql" else self.engine
+        # Built once: SQLAlchemy then keys its compiled-statement cache without a traversal.
+        table = self.SQLEvent.__table__
+        self._insert = insert(table)
+        self._insert_returning = insert(table).returning(table.c.id)
         # conversation -> (saved at, (first event id, last event id), tracker), oldest first
         self._saved: "OrderedDict[str, Tuple[float, Tuple[Any, Any], Any]]" = OrderedDict()
 
@@ -209,6 +219,13 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
             connect_args["options"] = f"{connect_args.get('options', '')} -c synchronous_commit=off".strip()
             kwargs["connect_args"] = connect_args
         return kwargs
+
+    def mark_new(self, tracker: Any) -> None:
+        """A tracker of a conversation found to have no events (under its lock): its first
+        save inserts all its events without counting the stored ones first."""
+        if getattr(tracker, self.STORED, None) is None:
+            setattr(tracker, self.STORED, 0)
+            setattr(tracker, self.VERSION, (None, None))
 
     def _index_events_by_conversation(self) -> None:
         """An index on (sender_id, id): a conversation's first and last event id are then
@@ -299,12 +316,11 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
         and the ids it was read at: its new events go in on one connection, and where the
         database returns the new ids (PostgreSQL) no further query is needed."""
         stored, known = getattr(tracker, self.STORED, None), getattr(tracker, self.VERSION, None)
-        table = self.SQLEvent.__table__
         if stored is None or stored > len(tracker.events) or known is None:
             with self.session_scope() as session:  # a tracker not read here: counted as Rasa does
                 rows = self._rows(tracker, super()._additional_events(session, tracker))
                 if rows:
-                    session.execute(insert(table), rows)
+                    session.execute(self._insert, rows)
                 version = self._version(session.connection(), tracker.sender_id)
                 session.commit()
             return version
@@ -313,9 +329,10 @@ class ConversationSQLTrackerStore(SQLTrackerStore):
             return known
         with self.engine.begin() as connection:
             if getattr(connection.dialect, "insert_executemany_returning", False):
-                ids = connection.execute(insert(table).returning(table.c.id), rows).scalars().all()
-                return known[0], max(ids)
-            connection.execute(insert(table), rows)
+                ids = connection.execute(self._insert_returning, rows).scalars().all()
+                # A new conversation's first id is its first event's.
+                return (known[0] if known[0] is not None else min(ids)), max(ids)
+            connection.execute(self._insert, rows)
             return self._version(connection, tracker.sender_id)
 
 

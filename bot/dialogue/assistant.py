@@ -24,6 +24,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot import DEFAULT_LANGUAGE
 from bot.dialogue.graph_runner import SequentialGraphRunner
+from bot.dialogue import state_history
 from bot.dialogue.nlg import CatalogNLG, conversation_language
 from bot.language.detection import normalise_hint
 from bot.logs import configure_logging
@@ -84,6 +85,7 @@ class Assistant:
             agent_kwargs.get("tracker_store") or InMemoryTrackerStore(domain))
         agent_kwargs.setdefault("lock_store", conversation_stores.LocalConversationLockStore())
         event_types.install()
+        state_history.install()
         agent = Agent.load(str(path), generator=NLG_ENDPOINT, **agent_kwargs)
         agent.processor.graph_runner = SequentialGraphRunner.replacing(agent.processor.graph_runner)
         # Rasa's fail-safe store would log the error text, which can quote what was said.

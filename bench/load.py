@@ -7,7 +7,9 @@ bot serve`` replicas sharing them (SQL tracker store, Redis conversation lock, o
 * 200 and 50 concurrent conversations of 10 turns, closed loop (a conversation sends
   its next message as soon as the reply to the previous one arrived), through
   (a) one replica and (b) two replicas behind a round-robin in the load generator
-  (each conversation's messages alternate between the replicas);
+  (each conversation's messages alternate between the replicas: the worst case for the
+  replicas' conversation cache), and (b') two replicas where each conversation stays on
+  one, as ``deploy/nginx.conf`` routes web chats (by ``X-Conversation``);
 * (c) the bare Rasa agent in-process (``Agent.handle_message``, in-memory stores) on
   the same model and script, like ``bench/web.py``;
 * paced runs: 50 conversations where each person waits a think time of 1.0 s between
@@ -200,6 +202,9 @@ class Run:
     error_kinds: Dict[str, int] = field(default_factory=dict)
     peak_rss_mb: Dict[str, Optional[float]] = field(default_factory=dict)
     cpu_cores: Dict[str, float] = field(default_factory=dict)
+    # With several replicas: each conversation stays on one (as deploy/nginx.conf routes
+    # web chats by X-Conversation) instead of alternating message by message.
+    sticky: bool = False
 
     @property
     def other_cpu_cores(self) -> float:
@@ -242,7 +247,8 @@ def failsafe_texts() -> frozenset:
 
 async def web_run(run: Run, bases: Sequence[str], failsafe: Iterable[str] = (), seed: int = 7) -> Run:
     """``run.conversations`` conversations at once through ``bases`` (message ``t`` of
-    conversation ``i`` goes to ``bases[(i + t) % len(bases)]``)."""
+    conversation ``i`` goes to ``bases[(i + t) % len(bases)]``, or to ``bases[i % len(bases)]``
+    when the run is sticky)."""
     failsafe = frozenset(failsafe)
     rng = random.Random(seed)
     starts = [rng.uniform(0, run.think_s) for _ in range(run.conversations)]
@@ -259,7 +265,8 @@ async def web_run(run: Run, bases: Sequence[str], failsafe: Iterable[str] = (), 
             sender = f"load-{uuid.uuid4().hex}"
             script = SCRIPTS[i % len(SCRIPTS)]
             for turn, text in enumerate(script):
-                url = f"{bases[(i + turn) % len(bases)]}/webhooks/rest/webhook"
+                base = bases[i % len(bases)] if run.sticky else bases[(i + turn) % len(bases)]
+                url = f"{base}/webhooks/rest/webhook"
                 body = {"sender": sender, "message": text, "metadata": {}}
                 replies: Any = None
                 started = time.perf_counter()
@@ -408,10 +415,14 @@ def web_runs(cluster: Cluster) -> List[Run]:
     plan = [
         (Run(f"1 replica, {MANY} conversations", "1 replica", MANY, 0.0), [a.base], one),
         (Run(f"2 replicas, {MANY} conversations", "2 replicas", MANY, 0.0), [a.base, b.base], two),
+        (Run(f"2 replicas, {MANY} conversations, sticky", "2 replicas", MANY, 0.0, sticky=True),
+         [a.base, b.base], two),
         (Run(f"1 replica, {GOAL_CONVERSATIONS} conversations", "1 replica", GOAL_CONVERSATIONS, 0.0),
          [a.base], one),
         (Run(f"2 replicas, {GOAL_CONVERSATIONS} conversations", "2 replicas", GOAL_CONVERSATIONS, 0.0),
          [a.base, b.base], two),
+        (Run(f"2 replicas, {GOAL_CONVERSATIONS} conversations, sticky", "2 replicas", GOAL_CONVERSATIONS, 0.0,
+             sticky=True), [a.base, b.base], two),
         (Run(f"1 replica, {GOAL_CONVERSATIONS} paced ({THINK_S:.0f} s think)", "1 replica",
              GOAL_CONVERSATIONS, THINK_S), [a.base], one),
         (Run(f"2 replicas, {GOAL_CONVERSATIONS} paced ({THINK_S:.0f} s think)", "2 replicas",
@@ -438,9 +449,9 @@ def bare_runs(assistant: Any) -> List[Run]:
 # --- report ----------------------------------------------------------------------------------
 
 def goals(runs: List[Run]) -> List[Dict[str, Any]]:
-    def find(target: str, conversations: int, think_s: float = 0.0) -> Run:
+    def find(target: str, conversations: int, think_s: float = 0.0, sticky: bool = False) -> Run:
         return next(r for r in runs if r.target == target and r.conversations == conversations
-                    and r.think_s == think_s)
+                    and r.think_s == think_s and r.sticky == sticky)
 
     web = [r for r in runs if r.target != "bare agent"]
     rows = []
@@ -456,14 +467,20 @@ def goals(runs: List[Run]) -> List[Dict[str, Any]]:
     for label, run in ((f"p95, {GOAL_CONVERSATIONS} paced, 1 replica", find("1 replica", GOAL_CONVERSATIONS, THINK_S)),
                        (f"p95, {GOAL_CONVERSATIONS} paced, 2 replicas", find("2 replicas", GOAL_CONVERSATIONS, THINK_S)),
                        (f"p95, {GOAL_CONVERSATIONS} closed loop, 1 replica", find("1 replica", GOAL_CONVERSATIONS)),
-                       (f"p95, {GOAL_CONVERSATIONS} closed loop, 2 replicas", find("2 replicas", GOAL_CONVERSATIONS))):
+                       (f"p95, {GOAL_CONVERSATIONS} closed loop, 2 replicas", find("2 replicas", GOAL_CONVERSATIONS)),
+                       (f"p95, {GOAL_CONVERSATIONS} closed loop, 2 replicas sticky",
+                        find("2 replicas", GOAL_CONVERSATIONS, sticky=True))):
         row(label, run.p(95), f"{run.p(95):.1f} ms", f"<= {GOAL_P95_MS:.0f} ms", run.p(95) <= GOAL_P95_MS)
     for label, run, count in ((f"msg/s per replica, 1 replica, {MANY}", find("1 replica", MANY), 1),
                               (f"msg/s per replica, 2 replicas, {MANY}", find("2 replicas", MANY), 2),
                               (f"msg/s per replica, 1 replica, {GOAL_CONVERSATIONS}",
                                find("1 replica", GOAL_CONVERSATIONS), 1),
                               (f"msg/s per replica, 2 replicas, {GOAL_CONVERSATIONS}",
-                               find("2 replicas", GOAL_CONVERSATIONS), 2)):
+                               find("2 replicas", GOAL_CONVERSATIONS), 2),
+                              (f"msg/s per replica, 2 replicas sticky, {MANY}",
+                               find("2 replicas", MANY, sticky=True), 2),
+                              (f"msg/s per replica, 2 replicas sticky, {GOAL_CONVERSATIONS}",
+                               find("2 replicas", GOAL_CONVERSATIONS, sticky=True), 2)):
         rate = run.rate / count
         row(label, rate, f"{rate:.0f} /s", f">= {GOAL_MSG_S_PER_REPLICA:.0f} /s", rate >= GOAL_MSG_S_PER_REPLICA)
     peaks = [v for r in web for v in r.peak_rss_mb.values() if v is not None]

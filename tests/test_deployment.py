@@ -250,6 +250,12 @@ def test_nginx_upstreams_match_compose_services_and_port(nginx, services):
         assert f"proxy_pass http://{name};" in nginx
 
 
+def test_nginx_keeps_a_web_chat_on_one_replica(nginx):
+    # Routed by the conversation the web chat names (X-Conversation); at random without one.
+    assert re.search(r"map\s+\$http_x_conversation\s+\$route_key\s*\{[^}]*\"\"\s+\$request_id;", nginx)
+    assert re.search(r"^\s*hash\s+\$route_key\s+consistent;", nginx, re.M)
+
+
 def test_nginx_logs_no_client_address(nginx):
     assert "$remote_addr" not in nginx and "$proxy_add_x_forwarded_for" not in nginx
     assert re.search(r"^\s*access_log\s+off;", nginx, re.M)

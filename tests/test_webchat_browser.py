@@ -405,6 +405,9 @@ async def test_no_request_leaves_localhost(open_page, service):
             "/webhooks/rest/webhook", "/widget-demo", "/webchat/widget.js", "/neutral"} <= urls
     assert watch.foreign_requests(service.base) == []
     assert all(urlsplit(r.url).hostname == "127.0.0.1" for r in watch.requests)
+    # Messages name their conversation in a header too, for a load balancer to route by.
+    posts = [r for r in watch.requests if urlsplit(r.url).path == "/webhooks/rest/webhook"]
+    assert posts and all(r.headers.get("x-conversation") == json.loads(r.post_data)["sender"] for r in posts)
 
 
 async def test_no_console_errors_and_the_watch_sees_csp_violations(open_page, service):

@@ -183,7 +183,8 @@
   function post(state, message) {
     return fetch("/webhooks/rest/webhook", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      // X-Conversation lets a load balancer keep the conversation on one replica.
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-Conversation": senderId() },
       body: JSON.stringify({ sender: senderId(), message: message, metadata: { language: state.language } })
     }).then(function (res) {
       if (!res.ok) { throw new Error("webhook " + res.status); }

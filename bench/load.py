@@ -427,6 +427,8 @@ def web_runs(cluster: Cluster) -> List[Run]:
              GOAL_CONVERSATIONS, THINK_S), [a.base], one),
         (Run(f"2 replicas, {GOAL_CONVERSATIONS} paced ({THINK_S:.0f} s think)", "2 replicas",
              GOAL_CONVERSATIONS, THINK_S), [a.base, b.base], two),
+        (Run(f"2 replicas, {GOAL_CONVERSATIONS} paced ({THINK_S:.0f} s think), sticky", "2 replicas",
+             GOAL_CONVERSATIONS, THINK_S, sticky=True), [a.base, b.base], two),
     ]
     runs = []
     for run, bases, pids in plan:
@@ -466,6 +468,8 @@ def goals(runs: List[Run]) -> List[Dict[str, Any]]:
     row("failsafe replies, web runs", failsafe, f"{failsafe}", "0", failsafe == 0)
     for label, run in ((f"p95, {GOAL_CONVERSATIONS} paced, 1 replica", find("1 replica", GOAL_CONVERSATIONS, THINK_S)),
                        (f"p95, {GOAL_CONVERSATIONS} paced, 2 replicas", find("2 replicas", GOAL_CONVERSATIONS, THINK_S)),
+                       (f"p95, {GOAL_CONVERSATIONS} paced, 2 replicas sticky",
+                        find("2 replicas", GOAL_CONVERSATIONS, THINK_S, sticky=True)),
                        (f"p95, {GOAL_CONVERSATIONS} closed loop, 1 replica", find("1 replica", GOAL_CONVERSATIONS)),
                        (f"p95, {GOAL_CONVERSATIONS} closed loop, 2 replicas", find("2 replicas", GOAL_CONVERSATIONS)),
                        (f"p95, {GOAL_CONVERSATIONS} closed loop, 2 replicas sticky",
@@ -503,15 +507,16 @@ def _cpu(run: Run) -> str:
 def print_table(runs: List[Run], rows: List[Dict[str, Any]]) -> None:
     print(f"\nload through POST /webhooks/rest/webhook, PostgreSQL + Redis, loopback, "
           f"{os.cpu_count()} cores; {TURNS} turns per conversation")
-    print(f"{'run':35} {'msg/s':>5} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'lost':>4}"
+    print(f"{'run':44} {'msg/s':>5} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'lost':>4}"
           f" {'failsafe':>8}  {'peak RSS MB':11}  CPU cores: serving / pg / generator / other")
     for run in runs:
         peaks = " / ".join(f"{v:.0f}" if v is not None else "?" for v in run.peak_rss_mb.values())
-        print(f"{run.name:35} {run.rate:5.0f} {statistics.median(run.latencies):7.1f} {run.p(95):7.1f}"
+        print(f"{run.name:44} {run.rate:5.0f} {statistics.median(run.latencies):7.1f} {run.p(95):7.1f}"
               f" {run.p(99):7.1f} {run.errors:6d} {run.lost:4d} {run.failsafe:8d}  {peaks:11}  {_cpu(run)}")
     print("closed loop: each conversation sends its next message as soon as the reply arrived, so "
           "the latencies are mostly queueing;\npaced: 1 s think time between a reply and the next "
-          "message; 2 replicas: each conversation's messages alternate;\npeak RSS: VmHWM of each "
+          "message; 2 replicas: each conversation's messages alternate (sticky: a conversation stays on "
+          "one replica);\npeak RSS: VmHWM of each "
           "replica during the run (the bench process for the bare agent).")
     for run in runs:
         if run.error_kinds:

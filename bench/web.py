@@ -29,6 +29,7 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 SEQUENTIAL_RUNS = 10
+ROUNDS = 3
 SCRIPT = ["hello", "my boss took my passport and i have not been paid for months", "/affirm",
           "/ask_information", "/ask_victim_status", "is het gratis en vertrouwelijk",
           "merci", "au secours il me frappe maintenant", "/deny", "bye"]
@@ -123,28 +124,33 @@ def run(assistant, conversations: int = 50) -> None:
     Under concurrency the web figures include queueing for the CPU, while an
     in-process asyncio caller barely yields, so the fair comparison there is
     throughput; the per-message overhead shows in the one-at-a-time latencies.
+    The three targets take turns for ``ROUNDS`` rounds and each one's rounds are pooled,
+    so that a shared machine slowing down or speeding up meanwhile weighs on all alike.
     """
     port = free_port()
     service = start_service(port)
+    stored = stored_assistant(assistant)
+    targets = {"web": lambda n: web_run(port, n), "bare": lambda n: agent_run(stored, n),
+               "memory": lambda n: agent_run(assistant, n)}
+    one: dict = {name: [] for name in targets}
+    many: dict = {name: [] for name in targets}
     try:
-        asyncio.run(web_run(port, 5))  # warm-up
-        web_one = sequential([asyncio.run(web_run(port, 1)) for _ in range(SEQUENTIAL_RUNS)])
-        web_many = asyncio.run(web_run(port, conversations))
+        for start in targets.values():
+            asyncio.run(start(5))  # warm-up
+        for _ in range(ROUNDS):
+            for name, start in targets.items():
+                one[name] += [asyncio.run(start(1)) for _ in range(SEQUENTIAL_RUNS)]
+                many[name].append(asyncio.run(start(conversations)))
     finally:
         service.terminate()
         service.wait(timeout=30)
-    asyncio.run(agent_run(assistant, 5))
-    memory_one = sequential([asyncio.run(agent_run(assistant, 1)) for _ in range(SEQUENTIAL_RUNS)])
-    memory_many = asyncio.run(agent_run(assistant, conversations))
-    stored = stored_assistant(assistant)
-    asyncio.run(agent_run(stored, 5))
-    bare_one = sequential([asyncio.run(agent_run(stored, 1)) for _ in range(SEQUENTIAL_RUNS)])
-    bare_many = asyncio.run(agent_run(stored, conversations))
-    print(f"\none conversation at a time, {SEQUENTIAL_RUNS} x {len(SCRIPT)} turns, loopback")
+    web_one, bare_one, memory_one = (sequential(one[name]) for name in targets)
+    web_many, bare_many, memory_many = (sequential(many[name]) for name in targets)
+    print(f"\none conversation at a time, {ROUNDS} x {SEQUENTIAL_RUNS} x {len(SCRIPT)} turns, loopback")
     report("web endpoint (serve)", *web_one)
     report("bare agent, SQLite", *bare_one)
     report("bare agent, in memory", *memory_one)
-    print(f"{conversations} concurrent conversations x {len(SCRIPT)} turns")
+    print(f"{conversations} concurrent conversations x {len(SCRIPT)} turns, {ROUNDS} rounds")
     report("web endpoint (serve)", *web_many)
     report("bare agent, SQLite", *bare_many)
     report("bare agent, in memory", *memory_many)

@@ -27,6 +27,7 @@ def test_classify_reads_json_lines_and_answers_each(settings):
     assert len(out) == len(lines)
     emergency, disclosure, bad, bystander, hello, lost_passport, other, bad_shape = out
     assert emergency["emergency"] and emergency["distress"] and emergency["language"] == "en"
+    assert emergency["danger"] > 0.5 > hello["danger"]
     assert disclosure["intent"] == "disclose_exploitation" and disclosure["audience"] == "victim"
     assert disclosure["distress"] and not disclosure["emergency"] and disclosure["language"] == "nl"
     assert "error" in bad and "error" in bad_shape
@@ -38,6 +39,6 @@ def test_classify_reads_json_lines_and_answers_each(settings):
     for record in out:
         if "error" not in record:
             assert set(record) >= {"language", "intent", "confidence", "distress", "emergency", "audience"}
-            assert 0.0 <= record["confidence"] <= 1.0
+            assert 0.0 <= record["confidence"] <= 1.0 and 0.0 <= record["danger"] <= 1.0
     # Nothing the person wrote leaks into the logs.
     assert "passport" not in result.stderr and "paspoort" not in result.stderr

@@ -33,4 +33,6 @@ def signals(parse: Dict[str, Any]) -> Dict[str, Any]:
         "distress": intent in DISTRESS_INTENTS,
         "emergency": intent in EMERGENCY_INTENTS,
         "audience": audience(intent),
+        # The danger detector's probability that someone is in danger now (for sorting).
+        "danger": round(float(parse.get("danger") or 0.0), 4),
     }

@@ -40,6 +40,16 @@ async def test_not_safe_after_disclosure_gives_emergency_numbers(assistant, send
     assert numbers["emergency"] in replies[0]["text"]
 
 
+async def test_crying_emoji_after_the_safety_question_is_not_read_as_yes(assistant, sender, language, numbers):
+    await assistant.turn(sender, samples.DISCLOSURE[language])
+    replies = await assistant.turn(sender, "😭😭😭")
+    # Not the choices that follow "I am safe": "not understood", with the emergency number.
+    assert not any(b["payload"] == "/request_human" for r in replies for b in r.get("buttons") or [])
+    assert numbers["emergency"] in replies[0]["text"]
+    parsed = await assistant.parse("😭😭😭")
+    assert parsed["intent"]["name"] == "nlu_fallback"
+
+
 async def test_replies_stay_in_the_persons_language(assistant, sender, language, settings, numbers):
     from bot.i18n.catalogs import Translations
 

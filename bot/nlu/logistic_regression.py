@@ -20,7 +20,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.logistic_regression_classifier import (
     LogisticRegressionClassifier as RasaLogisticRegressionClassifier,
 )
-from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from scipy.sparse import csr_matrix, vstack
 
@@ -34,6 +34,21 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
         component = super().load(*args, **kwargs)
         contiguous_weights(component.clf)
         return component
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Rasa's prediction; a message with no known word or character n-gram at all
+        (emoji only, another script, noise) gets confidence 0 instead of the classifier's
+        prior guess, so that the fallback classifier marks it "not understood". Without
+        this, crying emoji answered "are you safe right now?" with "yes"."""
+        messages = super().process(messages)
+        for message in messages:
+            if knows_nothing(message):
+                intent = message.get(INTENT) or {}
+                message.set(INTENT, {**intent, "confidence": 0.0}, add_to_output=True)
+                message.set(INTENT_RANKING_KEY,
+                            [{**r, "confidence": 0.0} for r in message.get(INTENT_RANKING_KEY) or []],
+                            add_to_output=True)
+        return messages
 
     def _create_X(self, messages: List[Message]) -> csr_matrix:
         """Rasa's matrix (sentence-level features, float), built directly when there are
@@ -69,6 +84,17 @@ def sentence_row(message: Message) -> Optional[csr_matrix]:
     column = np.concatenate(columns)
     return csr_matrix((np.concatenate(values).astype(np.float64), (np.zeros(len(column), dtype=np.int32), column)),
                       shape=(1, width))
+
+
+def knows_nothing(message: Message) -> bool:
+    """Whether the message has sparse sentence features and all of them are zero."""
+    found = False
+    for features in message.features:
+        if features.attribute == TEXT and features.type == FEATURE_TYPE_SENTENCE:
+            if not features.is_sparse() or features.features.nnz:
+                return False
+            found = True
+    return found
 
 
 def contiguous_weights(clf: Any) -> None:

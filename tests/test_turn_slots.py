@@ -24,16 +24,20 @@ async def _hold_all(store, conversations):
     """Each conversation takes the lock and holds it until released; returns the order in
     which they got it and the most that held it at once."""
     order, inside, most = [], 0, 0
+    holding: set = set()
     release = asyncio.Event()
 
     async def turn(conversation: str) -> None:
         nonlocal inside, most
         async with store.lock(conversation):
+            assert conversation not in holding  # one turn per conversation at a time
+            holding.add(conversation)
             inside += 1
             most = max(most, inside)
             order.append(conversation)
             await release.wait()
             inside -= 1
+            holding.discard(conversation)
 
     tasks = [asyncio.create_task(turn(c)) for c in conversations]
     # Until two hold the lock and the other conversations queue for a slot (the second
@@ -60,9 +64,10 @@ async def test_at_most_the_configured_turns_at_once_in_order(kind, monkeypatch, 
         store = RedisConversationLockStore(url=server.url)
     conversations = ["a", "b", "a", "c", "d"]
     held, order, most = await _hold_all(store, conversations)
-    assert held == ["a", "b"]  # two at once, the rest wait
+    assert sorted(held) == ["a", "b"]  # two at once, the rest wait
     assert most == 2
-    # Everyone got a turn; a conversation's turns keep their order; others follow in order of arrival.
-    assert sorted(order) == sorted(conversations)
-    assert order.index("c") < order.index("d")
-    assert [c for c in order if c == "a"] == ["a", "a"]
+    assert sorted(order) == sorted(conversations)  # everyone got a turn
+    if kind == "local":
+        # Slots go in order of arrival; a conversation's second turn queues behind its first.
+        # (With Redis, two turns that hold slots take the shared lock in either order.)
+        assert order == ["a", "b", "c", "d", "a"]

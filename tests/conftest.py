@@ -56,3 +56,14 @@ def numbers(settings):
     from bot.content.contacts import contacts
 
     return {key: c.phone for key, c in contacts(settings.contacts_file).items()}
+
+
+@pytest.fixture
+def redis_server():
+    """A Redis server of its own on loopback, for one test (tests/cluster.py)."""
+    from tests.cluster import RedisServer
+
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

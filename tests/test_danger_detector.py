@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -32,7 +34,7 @@ def test_fast_score_is_scikit_learns_probability():
 
 def test_saved_scorer_scores_the_same():
     scorer = DangerScorer.fit(TEXTS, LABELS, c=30.0, max_iter=1000, random_state=1)
-    again = DangerScorer.from_json(__import__("json").loads(__import__("json").dumps(scorer.to_json())))
+    again = DangerScorer.from_json(json.loads(json.dumps(scorer.to_json())))
     for text in TEXTS:
         assert again.score(text) == scorer.score(text)
     assert scorer.score("they are at the door") > 0.5 > scorer.score("where is the weather")

@@ -277,32 +277,24 @@ async def test_sentence_featurizer_gives_rasas_sentence_features(assistant):
 
 
 async def test_classifier_row_is_rasas_row(assistant):
-    from rasa.core.channels.channel import UserMessage
     from rasa.nlu.classifiers.logistic_regression_classifier import (
         LogisticRegressionClassifier as RasaClassifier,
     )
+    from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+    from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.message import Message
 
     from bot.nlu.logistic_regression import LogisticRegressionClassifier
+    from bot.nlu.sentence_featurizer import SentenceCountVectorsFeaturizer
 
     [classifier] = _components(assistant, LogisticRegressionClassifier)
-    for text in PARSE_SAMPLES:
-        parsed = await assistant.agent.processor.parse_message(UserMessage(text))
-        assert parsed["intent"]["name"]
-    # Rows of messages featurized by the pipeline: ours equal Rasa's, one by one and stacked.
-    from rasa.shared.nlu.training_data.message import Message
-    from rasa.shared.nlu.constants import TEXT
-
-    messages = [Message(data={TEXT: text}) for text in PARSE_SAMPLES]
-    runner = assistant.agent.processor.graph_runner
-    for node in runner._instantiated_nodes.values():
-        component = node._component
-        if component is classifier:
-            break
-        if hasattr(component, "process") and not isinstance(component, RasaClassifier):
-            try:
-                component.process(messages)
-            except TypeError:
-                continue
+    [tokenizer] = _components(assistant, WhitespaceTokenizer)
+    # The messages as the pipeline featurizes them (tokens, then words and characters, in order).
+    messages = tokenizer.process([Message(data={TEXT: text}) for text in PARSE_SAMPLES])
+    for featurizer in _components(assistant, SentenceCountVectorsFeaturizer):
+        featurizer.process(messages)
+    # Ours equal Rasa's, one by one and stacked.
     ours, rasas = classifier._create_X(messages), RasaClassifier._create_X(classifier, messages)
     assert ours.shape == rasas.shape and abs(ours - rasas).sum() == 0
+    assert ours[0].nnz > 0  # really featurized
     assert classifier._create_X(messages[:1]).shape == (1, ours.shape[1])

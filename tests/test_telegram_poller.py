@@ -26,7 +26,7 @@ from aiohttp import web
 from bot.connectors.identity import conversation_id
 from bot.connectors.telegram import TelegramConfig, TelegramConnector
 from bot.connectors.telegram_lease import PollerLease
-from tests.cluster import RedisServer, free_port
+from tests.cluster import free_port
 from tests.fake_bot_api import FIRST_NAME, LAST_NAME, USERNAME, Call, FakeBotAPI
 
 TOKEN = "454545:poller-test-token"
@@ -122,14 +122,6 @@ async def eventually(check: Callable[[], bool], what: str, timeout: float = 60.0
 
 
 # -- fixtures ---------------------------------------------------------------------------
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def key() -> str:
     return f"test:telegram:poller:{uuid.uuid4().hex}"

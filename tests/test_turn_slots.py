@@ -9,15 +9,6 @@ import pytest
 
 from bot.storage import conversation_stores
 from bot.storage.conversation_stores import LocalConversationLockStore, RedisConversationLockStore
-from tests.cluster import RedisServer
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def _hold_all(store, conversations):

@@ -118,7 +118,7 @@ class TurnCachedTrackerStore(TrackerStore):
 
     async def save(self, tracker: Any) -> None:
         turn = _turn.get()
-        if turn is not None and tracker.sender_id in turn.trackers and turn.trackers[tracker.sender_id] is None:
+        if turn is not None and turn.trackers.get(tracker.sender_id, tracker) is None:
             # Looked up in this turn and not found: the turn's new tracker has nothing stored.
             mark_new = getattr(self.inner, "mark_new", None)
             if mark_new is not None:

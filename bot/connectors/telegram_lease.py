@@ -102,8 +102,17 @@ class PollerLease:
                 left = self._expires - sent
                 if left <= 0:
                     raise asyncio.TimeoutError()
-                renewed = await asyncio.wait_for(self._renew(keys=[self.key], args=[self.token, self._ttl_ms]),
-                                                 left)
+                # asyncio.wait, not wait_for: on Python 3.10 wait_for can swallow a
+                # cancellation that arrives as the renewal completes, and keep() then never ends.
+                renewal = asyncio.ensure_future(self._renew(keys=[self.key], args=[self.token, self._ttl_ms]))
+                try:
+                    done, _ = await asyncio.wait({renewal}, timeout=left)
+                finally:
+                    if not renewal.done():
+                        renewal.cancel()
+                if not done:
+                    raise asyncio.TimeoutError()
+                renewed = renewal.result()
             else:
                 renewed = await self._renew(keys=[self.key], args=[self.token, self._ttl_ms])
         except Exception as exc:  # noqa: BLE001 - Redis down must not stop the service

@@ -75,13 +75,28 @@ FIFTH_SET_FLOORS = {
 
 # The sixth set (tests/nlu/sixth), 224-230 messages per language written like the fifth
 # by two more authors (nl+de, fr+en) who saw no training data and no other set; sentences
-# also in the training data taken out. Nobody looks at its errors: the fair estimate now.
+# also in the training data taken out. The fair estimate in session 4; its errors were
+# looked at in session 5.
 SIXTH_SET_FLOORS = {
     "intent_macro_f1": 0.93,
     "distress_recall": 0.94,
     "emergency_recall": 0.94,
     "false_alarm_rate": 0.08,  # at most
     "language_accuracy": 0.98,
+}
+
+# The seventh set (tests/nlu/seventh), 220-223 messages per language written like the sixth
+# by four more authors, one per language, who saw no training data and no other set;
+# sentences also in the training data taken out. Nobody looks at its errors: the fair
+# estimate now. Measured before any change made after it was written (session 5):
+# nl .938/.943/.892/.087/.986, fr .972/.972/1.0/.070/.977, en .922/.963/.974/.053/.973,
+# de .911/.943/.972/.061/.986 (F1/distress/emergency/false alarms/language).
+SEVENTH_SET_FLOORS = {
+    "intent_macro_f1": 0.90,
+    "distress_recall": 0.93,
+    "emergency_recall": 0.88,
+    "false_alarm_rate": 0.09,  # at most
+    "language_accuracy": 0.97,
 }
 
 

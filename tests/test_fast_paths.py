@@ -298,3 +298,18 @@ async def test_classifier_row_is_rasas_row(assistant):
     assert ours.shape == rasas.shape and abs(ours - rasas).sum() == 0
     assert ours[0].nnz > 0  # really featurized
     assert classifier._create_X(messages[:1]).shape == (1, ours.shape[1])
+
+
+def test_the_loaded_model_is_kept_out_of_the_garbage_collectors_walk(assistant):
+    """A full collection walked the model's half a million objects (a quarter of a second
+    with every turn stalled); once loaded they sit in the permanent generation."""
+    import gc
+
+    from bot.dialogue.assistant import settle_model_memory
+
+    assert gc.get_freeze_count() > 100_000
+    walked = len(gc.get_objects())
+    assert walked < gc.get_freeze_count()
+    # settling again freezes what was created since, never unfreezes
+    before = gc.get_freeze_count()
+    assert settle_model_memory() >= before

@@ -10,6 +10,7 @@ followed by the same numbers (see :mod:`bot.storage.conversation_stores`).
 from __future__ import annotations
 
 import datetime
+import gc
 import logging
 import time
 from pathlib import Path
@@ -56,6 +57,22 @@ def clean_text(text: Any) -> str:
     return text[:MAX_TEXT_CHARS].strip()
 
 
+def settle_model_memory() -> int:
+    """Take the loaded model out of the garbage collector's sight; returns the number
+    of objects frozen.
+
+    The model is half a million Python objects that live as long as the process. Every
+    full collection walked them all (about 270 ms on a 2-core machine), and while it ran
+    no turn moved: under load every few seconds a burst of replies waited a quarter of a
+    second. What loading left behind is collected first; the rest is frozen (moved to a
+    permanent generation the collector skips). Objects created afterwards, such as the
+    conversations, are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 class Assistant:
     """The Rasa agent plus a failsafe reply."""
 
@@ -91,6 +108,7 @@ class Assistant:
         # Rasa's fail-safe store would log the error text, which can quote what was said.
         agent.tracker_store._on_tracker_store_error = (
             lambda error: conversation_stores.report_trouble("tracker store", error))
+        settle_model_memory()
         return cls(agent, settings)
 
     @property

@@ -79,9 +79,9 @@ FIFTH_SET_FLOORS = {
 # looked at in session 5.
 SIXTH_SET_FLOORS = {
     "intent_macro_f1": 0.93,
-    "distress_recall": 0.94,
+    "distress_recall": 0.96,
     "emergency_recall": 0.94,
-    "false_alarm_rate": 0.08,  # at most
+    "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.98,
 }
 
@@ -90,12 +90,14 @@ SIXTH_SET_FLOORS = {
 # sentences also in the training data taken out. Nobody looks at its errors: the fair
 # estimate now. Measured before any change made after it was written (session 5):
 # nl .938/.943/.892/.087/.986, fr .972/.972/1.0/.070/.977, en .922/.963/.974/.053/.973,
-# de .911/.943/.972/.061/.986 (F1/distress/emergency/false alarms/language).
+# de .911/.943/.972/.061/.986 (F1/distress/emergency/false alarms/language). After data
+# round 4 (nlu/<lang>/coverage7.yml, from the sixth set's errors): nl .944/.962/.919/.078,
+# fr .976/.972/1.0/.053, en .921/.963/.974/.053, de .925/.943/.972/.035.
 SEVENTH_SET_FLOORS = {
-    "intent_macro_f1": 0.90,
-    "distress_recall": 0.93,
-    "emergency_recall": 0.88,
-    "false_alarm_rate": 0.09,  # at most
+    "intent_macro_f1": 0.91,
+    "distress_recall": 0.94,
+    "emergency_recall": 0.91,
+    "false_alarm_rate": 0.08,  # at most
     "language_accuracy": 0.97,
 }
 

@@ -38,6 +38,27 @@ def test_harmless_look_alikes_are_left_alone(text):
     assert scan(text) is None
 
 
+@pytest.mark.parametrize("text", [
+    "my sister was just kidnapped", "my little brother has been abducted", "my son was just taken",
+    "mijn zus is net ontvoerd", "mijn broertje is zonet meegenomen door twee mannen",
+    "ma soeur vient d'être enlevée", "ma copine vient d'être emmenée de force",
+    "meine Schwester wurde gerade entführt", "mein Bruder wurde eben in ein Auto gezerrt und mitgenommen",
+])
+def test_someone_close_taken_just_now_is_danger(text):
+    assert scan(text) == "emergency"
+
+
+@pytest.mark.parametrize("text", [
+    "my sister was kidnapped in the movie", "my brother was kidnapped 20 years ago",
+    "my son was taken to the zoo by grandma", "mijn broer werd meegenomen naar de kermis",
+    "mijn broer werd ontvoerd in de film", "la police a embarqué mon frère",
+    "mon frère a été enlevé il y a 10 ans", "mein Bruder wurde zum Fußball mitgenommen",
+    "meine Schwester wurde im Film entführt",
+])
+def test_someone_close_taken_in_a_story_long_ago_or_for_fun_is_not(text):
+    assert scan(text) is None
+
+
 def test_override_rules():
     assert overridden_intent("greet", "emergency") == "emergency"
     assert overridden_intent("disclose_exploitation", "emergency") == "emergency"

@@ -92,13 +92,27 @@ SIXTH_SET_FLOORS = {
 # nl .938/.943/.892/.087/.986, fr .972/.972/1.0/.070/.977, en .922/.963/.974/.053/.973,
 # de .911/.943/.972/.061/.986 (F1/distress/emergency/false alarms/language). After data
 # round 4 (nlu/<lang>/coverage7.yml, from the sixth set's errors): nl .944/.962/.919/.078,
-# fr .976/.972/1.0/.053, en .921/.963/.974/.053, de .925/.943/.972/.035.
+# fr .976/.972/1.0/.053, en .921/.963/.974/.053, de .925/.943/.972/.035. Its errors were
+# looked at from then on.
 SEVENTH_SET_FLOORS = {
     "intent_macro_f1": 0.91,
     "distress_recall": 0.94,
     "emergency_recall": 0.91,
     "false_alarm_rate": 0.08,  # at most
     "language_accuracy": 0.97,
+}
+
+# The eighth set (tests/nlu/eighth), 221-225 messages per language written like the seventh
+# by four more authors; never trained on, its errors never looked at: the fair estimate
+# now. Measured before any change made after it was written (session 5, after round 4):
+# nl .919/.972/.946/.096/.991, fr .948/.972/.974/.043/.995, en .931/.963/1.0/.069/.987,
+# de .943/.944/.946/.078/.986 (F1/distress/emergency/false alarms/language).
+EIGHTH_SET_FLOORS = {
+    "intent_macro_f1": 0.90,
+    "distress_recall": 0.93,
+    "emergency_recall": 0.93,
+    "false_alarm_rate": 0.10,  # at most
+    "language_accuracy": 0.98,
 }
 
 

@@ -59,6 +59,26 @@ def test_someone_close_taken_in_a_story_long_ago_or_for_fun_is_not(text):
     assert scan(text) is None
 
 
+@pytest.mark.parametrize("text", [
+    "i have to get out now", "hiding under the bed", "we are hiding in the basement",
+    "ik moet hier weg, vandaag nog", "ik zit verstopt in de kast", "ik heb me onder het bed verstopt",
+    "je suis cachée dans l'armoire", "je dois partir d'ici aujourd'hui",
+    "ich hab mich im schrank versteckt", "ich muss hier raus, heute noch",
+])
+def test_hiding_or_having_to_get_out_now_is_danger(text):
+    assert scan(text) == "emergency"
+
+
+@pytest.mark.parametrize("text", [
+    "i need to get out of bed now lol", "i have to leave now, bye", "i hid the presents in the closet",
+    "de kinderen zitten verstopt, verstoppertje", "ik heb de cadeaus verstopt",
+    "on joue à cache-cache, je suis caché sous le lit", "je dois partir ce soir pour le travail",
+    "ich hab die geschenke im schrank versteckt", "ich muss jetzt aufhören, akku ist fast leer",
+])
+def test_hide_and_seek_presents_and_leaving_for_work_are_not(text):
+    assert scan(text) is None
+
+
 def test_override_rules():
     assert overridden_intent("greet", "emergency") == "emergency"
     assert overridden_intent("disclose_exploitation", "emergency") == "emergency"

@@ -66,7 +66,8 @@ def settle_model_memory() -> int:
     no turn moved: under load every few seconds a burst of replies waited a quarter of a
     second. What loading left behind is collected first; the rest is frozen (moved to a
     permanent generation the collector skips). Objects created afterwards, such as the
-    conversations, are collected as usual.
+    conversations, are collected as usual. A frozen object caught in a reference cycle is
+    never freed, which is why a process loads one model for its whole life.
     """
     gc.collect()
     gc.freeze()

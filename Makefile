@@ -15,7 +15,7 @@ PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup train run shell test bench catalogs facts browser clean
+.PHONY: setup train run shell test bench catalogs facts browser proxy clean
 
 $(STAMP): requirements.lock requirements.in
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 is needed (Rasa 3.6): install python3.10"; exit 1; }
@@ -33,6 +33,13 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
+# Debian's nginx for the proxy test (deploy/nginx.conf run for real on loopback).
+NGINX ?= /usr/sbin/nginx
+proxy:
+	@test -x $(NGINX) || command -v nginx >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq nginx-light >/dev/null; fi; }
+
 train: setup
 	$(PY) -m bot train
 
@@ -42,7 +49,7 @@ run: train
 shell: train
 	$(PY) -m bot shell
 
-test: train browser
+test: train browser proxy
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: train

@@ -79,6 +79,45 @@ def test_hide_and_seek_presents_and_leaving_for_work_are_not(text):
     assert scan(text) is None
 
 
+@pytest.mark.parametrize("text", [
+    "two men are dragging a girl into a white van right now", "ik zie twee mannen een vrouw in een busje sleuren",
+    "deux hommes poussent une fille dans une camionnette", "sie zerren einen jungen in den transporter",
+    "the door is locked and there is smoke", "de deur is op slot en het ruikt naar rook",
+    "fumée partout et la porte est bloquée", "die tür ist zu und es riecht nach rauch",
+])
+def test_someone_forced_into_a_vehicle_or_locked_in_with_smoke_is_danger(text):
+    assert scan(text) == "emergency"
+
+
+@pytest.mark.parametrize("text", [
+    "we are pushing the sofa into the van", "ik duw de fiets in de bestelwagen",
+    "on pousse les cartons dans la camionnette", "wir schieben die kisten in den transporter",
+    "the fire door is locked for the drill, no smoke",
+])
+def test_loading_a_van_or_a_fire_drill_is_not(text):
+    assert scan(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "mijn dochtertje heeft zich voor de grap opgesloten in de badkamer", "my daughter locked herself in the bathroom for fun 🙄",
+    "ma fille s'est enfermée dans la salle de bain pour rigoler", "meine tochter hat sich zum spaß im bad eingesperrt 😂",
+    "gestern 6:0 verloren, die haben uns richtig abgeschlachtet 😂", "HILFE der Kuchen ist im Ofen komplett verbrannt",
+    "help mijn taart is verbrand", "what is the song that goes they coming for me",
+])
+def test_a_child_locked_in_for_fun_a_lost_match_burnt_food_and_lyrics_are_benign(text):
+    from bot.nlu.safety_net import scan_patterns
+
+    assert scan_patterns(text) == (True, None)
+
+
+@pytest.mark.parametrize("text", ["he locked me in lol help", "ze hebben mij opgesloten haha help",
+                                  "my friend locked herself in the bathroom, he is banging on the door"])
+def test_a_joke_marker_does_not_excuse_being_locked_in(text):
+    from bot.nlu.safety_net import scan_patterns
+
+    assert scan_patterns(text)[0] is False
+
+
 def test_override_rules():
     assert overridden_intent("greet", "emergency") == "emergency"
     assert overridden_intent("disclose_exploitation", "emergency") == "emergency"

@@ -1,8 +1,8 @@
 """Held-out NLU sets (never trained on): quality per language.
 
-``tests/nlu`` is the first set; ``tests/nlu/second`` to ``tests/nlu/eighth`` were written
+``tests/nlu`` is the first set; ``tests/nlu/second`` to ``tests/nlu/ninth`` were written
 later, each by authors who saw neither the training data nor the other sets. The first
-seven were looked at while the training data grew; the eighth's errors are never looked at,
+eight were looked at while the training data grew; the ninth's errors are never looked at,
 so it is the fair measure. The test holds the model to
 floors just below the measured figures (no regression); ``python -m bot evaluate``
 prints them against the project's GOALS.
@@ -14,12 +14,14 @@ import pytest
 
 from bot import LANGUAGES
 from bot.cli.evaluate import (EIGHTH_SET_FLOORS, FIFTH_SET_FLOORS, FLOORS, FOURTH_SET_FLOORS, SECOND_SET_FLOORS,
-                              SEVENTH_SET_FLOORS, SIXTH_SET_FLOORS, THIRD_SET_FLOORS, evaluate)
+                              NINTH_SET_FLOORS, SEVENTH_SET_FLOORS, SIXTH_SET_FLOORS, THIRD_SET_FLOORS,
+                              evaluate)
 
 SETS = {"first": ("tests/nlu", FLOORS), "second": ("tests/nlu/second", SECOND_SET_FLOORS),
         "third": ("tests/nlu/third", THIRD_SET_FLOORS), "fourth": ("tests/nlu/fourth", FOURTH_SET_FLOORS),
         "fifth": ("tests/nlu/fifth", FIFTH_SET_FLOORS), "sixth": ("tests/nlu/sixth", SIXTH_SET_FLOORS),
-        "seventh": ("tests/nlu/seventh", SEVENTH_SET_FLOORS), "eighth": ("tests/nlu/eighth", EIGHTH_SET_FLOORS)}
+        "seventh": ("tests/nlu/seventh", SEVENTH_SET_FLOORS), "eighth": ("tests/nlu/eighth", EIGHTH_SET_FLOORS),
+        "ninth": ("tests/nlu/ninth", NINTH_SET_FLOORS)}
 
 
 @pytest.fixture(scope="module")

@@ -105,19 +105,34 @@ SEVENTH_SET_FLOORS = {
 }
 
 # The eighth set (tests/nlu/eighth), 221-225 messages per language written like the seventh
-# by four more authors; never trained on, its errors never looked at: the fair estimate
-# now. Measured before any change made after it was written (session 5, after round 4):
+# by four more authors; never trained on. The fair estimate until its errors were looked at
+# (session 5, after round 5). Measured before any change made after it was written (after round 4):
 # nl .919/.972/.946/.096/.991, fr .948/.972/.974/.043/.995, en .931/.963/1.0/.069/.987,
 # de .943/.944/.946/.078/.986 (F1/distress/emergency/false alarms/language). After data round
 # 5 (nlu/<lang>/coverage8.yml, from the seventh set's errors) and the hiding / getting out now
 # patterns: nl .922/.972/.946/.079, fr .954/.981/.974/.026, en .944/.972/1.0/.060,
-# de .945/.963/.946/.078.
+# de .945/.963/.946/.078. Then patterns from its errors (someone forced into a vehicle now,
+# locked in with smoke; a child locked in for fun, a lost match, burnt food, lyrics are benign):
+# nl .924/.972/.946/.070, fr .954/.981/.974/.026, en .944/.972/1.0/.060, de .953/.981/1.0/.070.
 EIGHTH_SET_FLOORS = {
     "intent_macro_f1": 0.91,
-    "distress_recall": 0.95,
-    "emergency_recall": 0.93,
-    "false_alarm_rate": 0.09,  # at most
+    "distress_recall": 0.96,
+    "emergency_recall": 0.94,
+    "false_alarm_rate": 0.08,  # at most
     "language_accuracy": 0.98,
+}
+
+# The ninth set (tests/nlu/ninth), 222-227 messages per language written like the eighth by
+# four more authors; never trained on, its errors never looked at: the fair estimate now.
+# Measured before any change made after it was written (session 5, after round 5 and the
+# patterns from the eighth set's errors): nl .930/.991/.946/.113/.991,
+# fr .892/.972/1.0/.067/.978, en .930/.991/.949/.034/.982, de .922/.963/.974/.102/.991.
+NINTH_SET_FLOORS = {
+    "intent_macro_f1": 0.88,
+    "distress_recall": 0.96,
+    "emergency_recall": 0.94,
+    "false_alarm_rate": 0.12,  # at most
+    "language_accuracy": 0.97,
 }
 
 

@@ -118,6 +118,24 @@ def test_a_joke_marker_does_not_excuse_being_locked_in(text):
     assert scan_patterns(text)[0] is False
 
 
+@pytest.mark.parametrize("text", [
+    "can you call the police for me", "i cant call, please tell the police", "bel politie aub ik kan zelf niet bellen",
+    "kunnen jullie de politie bellen", "appelez la police pour moi svp", "je peux pas appeler, prévenez la police",
+    "ruft bitte die polizei für mich", "ich kann nicht anrufen, bitte polizei",
+])
+def test_asking_us_to_call_the_police_is_danger(text):
+    assert scan(text) == "emergency"
+
+
+@pytest.mark.parametrize("text", [
+    "should i call the police about my neighbour?", "moet ik de politie bellen voor mijn buurvrouw?",
+    "je dois appeler la police pour ma voisine?", "est-ce que je peux appeler la police si mon patron garde mon passeport?",
+    "soll ich die polizei rufen wegen meiner nachbarin?", "ich kann nicht anrufen, mein akku ist leer",
+])
+def test_asking_whether_to_call_the_police_is_not(text):
+    assert scan(text) != "emergency"
+
+
 def test_override_rules():
     assert overridden_intent("greet", "emergency") == "emergency"
     assert overridden_intent("disclose_exploitation", "emergency") == "emergency"

@@ -136,6 +136,22 @@ def test_asking_whether_to_call_the_police_is_not(text):
     assert scan(text) != "emergency"
 
 
+@pytest.mark.parametrize("text", [
+    "he says he will hurt me if i scream", "hij gaat mij slaan als ik roep", "il dit qu'il va me frapper si je crie",
+    "er droht mich aus dem Fenster zu werfen wenn ich schreie",
+])
+def test_a_threat_if_they_scream_is_danger(text):
+    assert scan(text) == "emergency"
+
+
+@pytest.mark.parametrize("text", [
+    "my dad will throw my phone away if i shout again", "de juf gaat ons straffen als we roepen in de klas",
+    "le prof va jeter mon gsm si je crie encore", "mein Vater wirft mein Handy weg wenn ich schreie",
+])
+def test_a_parent_or_teacher_if_they_shout_is_not(text):
+    assert scan(text) != "emergency"
+
+
 def test_override_rules():
     assert overridden_intent("greet", "emergency") == "emergency"
     assert overridden_intent("disclose_exploitation", "emergency") == "emergency"

@@ -35,12 +35,12 @@ FLOORS = {
 }
 # The second held-out set (tests/nlu/second), written by an author who saw neither
 # the training data nor the first set; its errors were looked at from 2026-11-23 on.
-# Emergency floor 0.95 since data round 5 (session 5): one German threat ("er droht mich aus
-# dem Fenster zu werfen wenn ich schreie", 1 of 20) fell just under the danger threshold.
+# Data round 5 (session 5) moved one German threat ("er droht mich aus dem Fenster zu werfen
+# wenn ich schreie") just under the danger threshold; a threat if they scream is a pattern now.
 SECOND_SET_FLOORS = {
     "intent_macro_f1": 0.94,
     "distress_recall": 0.96,
-    "emergency_recall": 0.95,
+    "emergency_recall": 0.97,
     "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.99,
 }

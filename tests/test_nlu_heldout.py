@@ -13,15 +13,7 @@ from __future__ import annotations
 import pytest
 
 from bot import LANGUAGES
-from bot.cli.evaluate import (EIGHTH_SET_FLOORS, FIFTH_SET_FLOORS, FLOORS, FOURTH_SET_FLOORS, SECOND_SET_FLOORS,
-                              NINTH_SET_FLOORS, SEVENTH_SET_FLOORS, SIXTH_SET_FLOORS, THIRD_SET_FLOORS,
-                              evaluate)
-
-SETS = {"first": ("tests/nlu", FLOORS), "second": ("tests/nlu/second", SECOND_SET_FLOORS),
-        "third": ("tests/nlu/third", THIRD_SET_FLOORS), "fourth": ("tests/nlu/fourth", FOURTH_SET_FLOORS),
-        "fifth": ("tests/nlu/fifth", FIFTH_SET_FLOORS), "sixth": ("tests/nlu/sixth", SIXTH_SET_FLOORS),
-        "seventh": ("tests/nlu/seventh", SEVENTH_SET_FLOORS), "eighth": ("tests/nlu/eighth", EIGHTH_SET_FLOORS),
-        "ninth": ("tests/nlu/ninth", NINTH_SET_FLOORS)}
+from bot.cli.evaluate import HELDOUT_SETS as SETS, evaluate
 
 
 @pytest.fixture(scope="module")

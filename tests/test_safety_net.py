@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.nlu.safety_net import overridden_intent, scan
+from bot.nlu.safety_net import overridden_intent, scan, scan_patterns
 
 
 @pytest.mark.parametrize("text", [
@@ -38,118 +38,99 @@ def test_harmless_look_alikes_are_left_alone(text):
     assert scan(text) is None
 
 
-@pytest.mark.parametrize("text", [
-    "my sister was just kidnapped", "my little brother has been abducted", "my son was just taken",
-    "mijn zus is net ontvoerd", "mijn broertje is zonet meegenomen door twee mannen",
-    "ma soeur vient d'être enlevée", "ma copine vient d'être emmenée de force",
-    "meine Schwester wurde gerade entführt", "mein Bruder wurde eben in ein Auto gezerrt und mitgenommen",
-])
-def test_someone_close_taken_just_now_is_danger(text):
-    assert scan(text) == "emergency"
-
-
-@pytest.mark.parametrize("text", [
-    "my sister was kidnapped in the movie", "my brother was kidnapped 20 years ago",
-    "my son was taken to the zoo by grandma", "mijn broer werd meegenomen naar de kermis",
-    "mijn broer werd ontvoerd in de film", "la police a embarqué mon frère",
-    "mon frère a été enlevé il y a 10 ans", "mein Bruder wurde zum Fußball mitgenommen",
-    "meine Schwester wurde im Film entführt",
-])
-def test_someone_close_taken_in_a_story_long_ago_or_for_fun_is_not(text):
-    assert scan(text) is None
-
-
-@pytest.mark.parametrize("text", [
-    "i have to get out now", "hiding under the bed", "we are hiding in the basement",
-    "ik moet hier weg, vandaag nog", "ik zit verstopt in de kast", "ik heb me onder het bed verstopt",
-    "je suis cachée dans l'armoire", "je dois partir d'ici aujourd'hui",
-    "ich hab mich im schrank versteckt", "ich muss hier raus, heute noch",
-])
-def test_hiding_or_having_to_get_out_now_is_danger(text):
-    assert scan(text) == "emergency"
-
-
-@pytest.mark.parametrize("text", [
-    "i need to get out of bed now lol", "i have to leave now, bye", "i hid the presents in the closet",
-    "de kinderen zitten verstopt, verstoppertje", "ik heb de cadeaus verstopt",
-    "on joue à cache-cache, je suis caché sous le lit", "je dois partir ce soir pour le travail",
-    "ich hab die geschenke im schrank versteckt", "ich muss jetzt aufhören, akku ist fast leer",
-])
-def test_hide_and_seek_presents_and_leaving_for_work_are_not(text):
-    assert scan(text) is None
-
-
-@pytest.mark.parametrize("text", [
-    "two men are dragging a girl into a white van right now", "ik zie twee mannen een vrouw in een busje sleuren",
-    "deux hommes poussent une fille dans une camionnette", "sie zerren einen jungen in den transporter",
-    "the door is locked and there is smoke", "de deur is op slot en het ruikt naar rook",
-    "fumée partout et la porte est bloquée", "die tür ist zu und es riecht nach rauch",
-])
-def test_someone_forced_into_a_vehicle_or_locked_in_with_smoke_is_danger(text):
-    assert scan(text) == "emergency"
-
-
-@pytest.mark.parametrize("text", [
-    "we are pushing the sofa into the van", "ik duw de fiets in de bestelwagen",
-    "on pousse les cartons dans la camionnette", "wir schieben die kisten in den transporter",
-    "the fire door is locked for the drill, no smoke",
-])
-def test_loading_a_van_or_a_fire_drill_is_not(text):
-    assert scan(text) is None
-
-
-@pytest.mark.parametrize("text", [
-    "mijn dochtertje heeft zich voor de grap opgesloten in de badkamer", "my daughter locked herself in the bathroom for fun 🙄",
+# The patterns added from the held-out sets' errors, by theme: each theme has cases that
+# must be danger and look-alikes that must not.
+DANGER_NOW = {
+    "someone close taken just now": [
+        "my sister was just kidnapped", "my little brother has been abducted", "my son was just taken",
+        "mijn zus is net ontvoerd", "mijn broertje is zonet meegenomen door twee mannen",
+        "ma soeur vient d'être enlevée", "ma copine vient d'être emmenée de force",
+        "meine Schwester wurde gerade entführt", "mein Bruder wurde eben in ein Auto gezerrt und mitgenommen"],
+    "hiding or having to get out now": [
+        "i have to get out now", "hiding under the bed", "we are hiding in the basement",
+        "ik moet hier weg, vandaag nog", "ik zit verstopt in de kast", "ik heb me onder het bed verstopt",
+        "je suis cachée dans l'armoire", "je dois partir d'ici aujourd'hui",
+        "ich hab mich im schrank versteckt", "ich muss hier raus, heute noch"],
+    "forced into a vehicle, or locked in with smoke": [
+        "two men are dragging a girl into a white van right now", "ik zie twee mannen een vrouw in een busje sleuren",
+        "deux hommes poussent une fille dans une camionnette", "sie zerren einen jungen in den transporter",
+        "the door is locked and there is smoke", "de deur is op slot en het ruikt naar rook",
+        "fumée partout et la porte est bloquée", "die tür ist zu und es riecht nach rauch"],
+    "asking us to call the police": [
+        "can you call the police for me", "i cant call, please tell the police", "bel politie aub ik kan zelf niet bellen",
+        "kunnen jullie de politie bellen", "appelez la police pour moi svp", "je peux pas appeler, prévenez la police",
+        "ruft bitte die polizei für mich", "ich kann nicht anrufen, bitte polizei"],
+    "a threat if they scream": [
+        "he says he will hurt me if i scream", "hij gaat mij slaan als ik roep", "il dit qu'il va me frapper si je crie",
+        "er droht mich aus dem Fenster zu werfen wenn ich schreie"],
+}
+# Look-alikes that match no pattern at all.
+NOTHING_FOUND = {
+    "taken in a story, long ago or for fun": [
+        "my sister was kidnapped in the movie", "my brother was kidnapped 20 years ago",
+        "my son was taken to the zoo by grandma", "mijn broer werd meegenomen naar de kermis",
+        "mijn broer werd ontvoerd in de film", "la police a embarqué mon frère",
+        "mon frère a été enlevé il y a 10 ans", "mein Bruder wurde zum Fußball mitgenommen",
+        "meine Schwester wurde im Film entführt"],
+    "hide and seek, presents, leaving for work": [
+        "i need to get out of bed now lol", "i have to leave now, bye", "i hid the presents in the closet",
+        "de kinderen zitten verstopt, verstoppertje", "ik heb de cadeaus verstopt",
+        "on joue à cache-cache, je suis caché sous le lit", "je dois partir ce soir pour le travail",
+        "ich hab die geschenke im schrank versteckt", "ich muss jetzt aufhören, akku ist fast leer"],
+    "loading a van, a fire drill": [
+        "we are pushing the sofa into the van", "ik duw de fiets in de bestelwagen",
+        "on pousse les cartons dans la camionnette", "wir schieben die kisten in den transporter",
+        "the fire door is locked for the drill, no smoke"],
+}
+# Look-alikes that may match an exploitation pattern, never a danger one.
+NOT_DANGER = {
+    "asking whether to call the police": [
+        "should i call the police about my neighbour?", "moet ik de politie bellen voor mijn buurvrouw?",
+        "je dois appeler la police pour ma voisine?",
+        "est-ce que je peux appeler la police si mon patron garde mon passeport?",
+        "soll ich die polizei rufen wegen meiner nachbarin?", "ich kann nicht anrufen, mein akku ist leer"],
+    "a parent or teacher if they shout": [
+        "my dad will throw my phone away if i shout again", "de juf gaat ons straffen als we roepen in de klas",
+        "le prof va jeter mon gsm si je crie encore", "mein Vater wirft mein Handy weg wenn ich schreie"],
+}
+# Benign patterns: the net stands aside.
+BENIGN = [
+    "mijn dochtertje heeft zich voor de grap opgesloten in de badkamer",
+    "my daughter locked herself in the bathroom for fun 🙄",
     "ma fille s'est enfermée dans la salle de bain pour rigoler", "meine tochter hat sich zum spaß im bad eingesperrt 😂",
     "gestern 6:0 verloren, die haben uns richtig abgeschlachtet 😂", "HILFE der Kuchen ist im Ofen komplett verbrannt",
     "help mijn taart is verbrand", "what is the song that goes they coming for me",
-])
-def test_a_child_locked_in_for_fun_a_lost_match_burnt_food_and_lyrics_are_benign(text):
-    from bot.nlu.safety_net import scan_patterns
+]
 
+
+def _cases(table):
+    return [pytest.param(text, id=f"{theme}: {text}") for theme, texts in table.items() for text in texts]
+
+
+@pytest.mark.parametrize("text", _cases(DANGER_NOW))
+def test_danger_now_themes_are_danger(text):
+    assert scan(text) == "emergency"
+
+
+@pytest.mark.parametrize("text", _cases(NOTHING_FOUND))
+def test_their_look_alikes_match_nothing(text):
+    assert scan(text) is None
+
+
+@pytest.mark.parametrize("text", _cases(NOT_DANGER))
+def test_their_look_alikes_are_not_danger(text):
+    assert scan(text) != "emergency"
+
+
+@pytest.mark.parametrize("text", BENIGN)
+def test_a_child_locked_in_for_fun_a_lost_match_burnt_food_and_lyrics_are_benign(text):
     assert scan_patterns(text) == (True, None)
 
 
 @pytest.mark.parametrize("text", ["he locked me in lol help", "ze hebben mij opgesloten haha help",
                                   "my friend locked herself in the bathroom, he is banging on the door"])
 def test_a_joke_marker_does_not_excuse_being_locked_in(text):
-    from bot.nlu.safety_net import scan_patterns
-
     assert scan_patterns(text)[0] is False
-
-
-@pytest.mark.parametrize("text", [
-    "can you call the police for me", "i cant call, please tell the police", "bel politie aub ik kan zelf niet bellen",
-    "kunnen jullie de politie bellen", "appelez la police pour moi svp", "je peux pas appeler, prévenez la police",
-    "ruft bitte die polizei für mich", "ich kann nicht anrufen, bitte polizei",
-])
-def test_asking_us_to_call_the_police_is_danger(text):
-    assert scan(text) == "emergency"
-
-
-@pytest.mark.parametrize("text", [
-    "should i call the police about my neighbour?", "moet ik de politie bellen voor mijn buurvrouw?",
-    "je dois appeler la police pour ma voisine?", "est-ce que je peux appeler la police si mon patron garde mon passeport?",
-    "soll ich die polizei rufen wegen meiner nachbarin?", "ich kann nicht anrufen, mein akku ist leer",
-])
-def test_asking_whether_to_call_the_police_is_not(text):
-    assert scan(text) != "emergency"
-
-
-@pytest.mark.parametrize("text", [
-    "he says he will hurt me if i scream", "hij gaat mij slaan als ik roep", "il dit qu'il va me frapper si je crie",
-    "er droht mich aus dem Fenster zu werfen wenn ich schreie",
-])
-def test_a_threat_if_they_scream_is_danger(text):
-    assert scan(text) == "emergency"
-
-
-@pytest.mark.parametrize("text", [
-    "my dad will throw my phone away if i shout again", "de juf gaat ons straffen als we roepen in de klas",
-    "le prof va jeter mon gsm si je crie encore", "mein Vater wirft mein Handy weg wenn ich schreie",
-])
-def test_a_parent_or_teacher_if_they_shout_is_not(text):
-    assert scan(text) != "emergency"
 
 
 def test_override_rules():

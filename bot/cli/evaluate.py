@@ -135,6 +135,20 @@ NINTH_SET_FLOORS = {
     "language_accuracy": 0.97,
 }
 
+# Every held-out set: name -> (folder under the project root, the floors it is held to).
+# The last one is the fair estimate (its errors are never looked at).
+HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
+    "first": ("tests/nlu", FLOORS),
+    "second": ("tests/nlu/second", SECOND_SET_FLOORS),
+    "third": ("tests/nlu/third", THIRD_SET_FLOORS),
+    "fourth": ("tests/nlu/fourth", FOURTH_SET_FLOORS),
+    "fifth": ("tests/nlu/fifth", FIFTH_SET_FLOORS),
+    "sixth": ("tests/nlu/sixth", SIXTH_SET_FLOORS),
+    "seventh": ("tests/nlu/seventh", SEVENTH_SET_FLOORS),
+    "eighth": ("tests/nlu/eighth", EIGHTH_SET_FLOORS),
+    "ninth": ("tests/nlu/ninth", NINTH_SET_FLOORS),
+}
+
 
 @dataclass
 class Score:

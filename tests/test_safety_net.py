@@ -63,6 +63,21 @@ DANGER_NOW = {
     "a threat if they scream": [
         "he says he will hurt me if i scream", "hij gaat mij slaan als ik roep", "il dit qu'il va me frapper si je crie",
         "er droht mich aus dem Fenster zu werfen wenn ich schreie"],
+    "followed, without a subject word": [
+        "man volgt mij sinds het station", "de baas volgt mij", "un homme me suit depuis la gare",
+        "der typ folgt mir seit dem bahnhof"],
+    "no air": [
+        "ik krijg geen adem meer in de laadruimte", "we krijgen bijna geen lucht meer",
+        "j'arrive plus à respirer dans le camion", "ich krieg keine luft mehr hier drin"],
+    "hit now, without a subject word": ["mann schlagt mich jetzt", "bitte hilfe mann schlagen mich jetzt"],
+    "a bystander sees someone attacked or taken now": [
+        "my neighbour is being dragged out of her flat as we speak", "mijn buurvrouw wordt nu meegesleurd door twee mannen",
+        "ze wordt op dit moment geslagen op straat", "ma voisine se fait frapper dans la rue",
+        "elle est en train d'être embarquée dans une voiture", "die frau wird gerade verschleppt"],
+    "anyone asked to call the police or an ambulance, or an ambulance needed": [
+        "someone call police", "please call the police he has a knife", "need ambulance, worker fell from roof",
+        "bel de politie aub", "iemand bel een ziekenwagen", "appelez la police vite", "quelqu'un appelle une ambulance",
+        "j'ai besoin d'une ambulance", "ruf die polizei, schnell", "ich brauche einen krankenwagen"],
 }
 # Look-alikes that match no pattern at all.
 NOTHING_FOUND = {
@@ -81,6 +96,15 @@ NOTHING_FOUND = {
         "we are pushing the sofa into the van", "ik duw de fiets in de bestelwagen",
         "on pousse les cartons dans la camionnette", "wir schieben die kisten in den transporter",
         "the fire door is locked for the drill, no smoke"],
+    "following, breathing and calling for help, said harmlessly": [
+        "ge volgt mij niet he", "volgt ge mij nog?", "mijn baas volgt mij op linkedin", "de kat volgt mij overal",
+        "le chien me suit partout", "die katze folgt mir überall hin", "ik krijg geen adem van het lachen 😂",
+        "j'étouffe dans ce bureau avec cette chaleur", "on étouffe ici mdr", "ich krieg keine luft nach dem joggen",
+        "how do i call an ambulance in belgium", "i dont need an ambulance", "we need an ambulance driver for the event",
+        "no don't call the police", "nee, bel de politie niet", "geen ziekenwagen nodig", "non, n'appelez pas la police",
+        "pas besoin d'une ambulance", "bitte keine polizei rufen", "ich brauche keinen krankenwagen",
+        "wie ruft man einen krankenwagen", "on a failli appeler la police haha",
+        "je lis un polar où une fille se fait enlever à Anvers", "my application is being processed now"],
 }
 # Look-alikes that may match an exploitation pattern, never a danger one.
 NOT_DANGER = {

@@ -22,6 +22,10 @@ def test_danger_is_seen(text):
     "ze hebben mijn paspoort afgepakt", "ik krijg geen loon",
     "ils ont pris mon passeport", "ils menacent ma famille",
     "sie haben meinen pass weggenommen", "ich bekomme keinen lohn",
+    # a debt paid back through men or clients
+    "mijn lief zegt dat ik hem moet terugbetalen door met zijn vrienden mee te gaan",
+    "je dois rembourser le voyage avec les clients qu'il m'envoie", "i have to pay it back with the men he brings",
+    "ich muss die schulden bei den freiern abarbeiten",
 ])
 def test_exploitation_is_seen(text):
     assert scan(text) == "exploitation"
@@ -33,6 +37,8 @@ def test_exploitation_is_seen(text):
     "je me suis enfermé dehors de ma voiture", "yes I am safe now", "ja ik ben veilig", "ik ben mijn paspoort kwijt",
     "j'ai perdu mon passeport à l'aéroport", "je dois 50 euros à un ami",
     "ich habe meinen pass am flughafen verloren", "ich schulde einem freund 50 euro",
+    "i have to pay back my friends for the concert tickets", "je dois rembourser mes potes pour le resto",
+    "ik moet mijn vrienden nog terugbetalen voor de citytrip", "der kunde will sein geld zuruckzahlen lassen",
 ])
 def test_harmless_look_alikes_are_left_alone(text):
     assert scan(text) is None

@@ -172,3 +172,17 @@ def test_override_rules():
     assert overridden_intent("report_case", "exploitation") is None
     assert overridden_intent("ask_victim_status", "exploitation") is None
     assert overridden_intent("greet", None) is None
+
+
+def test_shared_fragments_are_written_into_the_patterns(tmp_path):
+    from bot.nlu.safety_net import load_patterns
+
+    assert not [p.pattern for kind in load_patterns().values() for p in kind if "{{" in p.pattern]
+    terms = tmp_path / "terms.yml"
+    terms.write_text('fragments:\n  not_lol: "(?!.*lol)"\nemergency:\n  en:\n    - "^{{not_lol}}.*help"\n')
+    [pattern] = load_patterns(terms)["emergency"]
+    assert pattern.search("help me") and not pattern.search("help lol")
+    unknown = tmp_path / "unknown.yml"  # another file: patterns are cached by path
+    unknown.write_text('emergency:\n  en:\n    - "^{{nowhere}}help"\n')
+    with pytest.raises(KeyError):
+        load_patterns(unknown)

@@ -55,11 +55,18 @@ DANGER_IGNORES = frozenset({
 })
 
 
+FRAGMENT = re.compile(r"\{\{(\w+)\}\}")
+
+
 @lru_cache(maxsize=2)
 def load_patterns(path: Path = TERMS_FILE) -> Dict[str, List[Pattern[str]]]:
+    """The patterns by kind (``benign``, ``emergency``, ``exploitation``), compiled once, with
+    each ``{{name}}`` replaced by the file's fragment of that name (an unknown name fails here)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    fragments = data.pop("fragments", {})
     return {
-        kind: [re.compile(p) for patterns in by_language.values() for p in patterns]
+        kind: [re.compile(FRAGMENT.sub(lambda m: fragments[m.group(1)], p))
+               for patterns in by_language.values() for p in patterns]
         for kind, by_language in data.items()
     }
 

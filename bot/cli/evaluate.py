@@ -138,8 +138,8 @@ NINTH_SET_FLOORS = {
 }
 # The tenth set (tests/nlu/tenth), 219-224 messages per language by four more authors, two
 # per language (35-38 emergencies and 42 out-of-scope messages, 16-18 of them hard
-# look-alikes, per language); never trained on, its errors never looked at: the fair
-# estimate now. Measured before any change made after it was written (session 6, the model
+# look-alikes, per language); never trained on; the fair estimate in session 6, its errors
+# looked at from session 7 on, after the eleventh set was measured. Measured before any change made after it was written (session 6, the model
 # of session 5): nl .980/1.0/1.0/.034/1.0, fr .948/.971/.972/.053/1.0,
 # en .939/1.0/1.0/.043/.991, de .976/.963/1.0/.043/1.0. After round 7 and the patterns from
 # the ninth set's errors (the tenth still unseen): nl .986/1.0/1.0/.026, fr .946/.952/.972/.044,
@@ -150,6 +150,20 @@ TENTH_SET_FLOORS = {
     "distress_recall": 0.95,
     "emergency_recall": 0.97,
     "false_alarm_rate": 0.06,  # at most
+    "language_accuracy": 0.98,
+}
+# The eleventh set (tests/nlu/eleventh), 194-211 messages per language by four more authors,
+# two per language, leaning towards construction, meat plants and delivery; nail bars,
+# escort ads and loverboys; cannabis plantations, forced theft and car washes; cleaning,
+# kitchens, diplomats' households and forced marriage. Never trained on, its errors never
+# looked at: the fair estimate now. Measured before any change made after it was written
+# (session 7, the model of session 6): nl .963/.981/1.0/.028/.991, fr .974/.951/1.0/.031/1.0,
+# en .944/.962/.971/.067/1.0, de .944/.962/.971/.078/1.0.
+ELEVENTH_SET_FLOORS = {
+    "intent_macro_f1": 0.93,
+    "distress_recall": 0.95,
+    "emergency_recall": 0.97,
+    "false_alarm_rate": 0.08,  # at most
     "language_accuracy": 0.98,
 }
 
@@ -166,6 +180,7 @@ HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
     "eighth": ("tests/nlu/eighth", EIGHTH_SET_FLOORS),
     "ninth": ("tests/nlu/ninth", NINTH_SET_FLOORS),
     "tenth": ("tests/nlu/tenth", TENTH_SET_FLOORS),
+    "eleventh": ("tests/nlu/eleventh", ELEVENTH_SET_FLOORS),
 }
 
 

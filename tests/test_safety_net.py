@@ -186,3 +186,19 @@ def test_shared_fragments_are_written_into_the_patterns(tmp_path):
     unknown.write_text('emergency:\n  en:\n    - "^{{nowhere}}help"\n')
     with pytest.raises(KeyError):
         load_patterns(unknown)
+
+
+@pytest.mark.parametrize("pattern, rewritten", [
+    (r"^(?!.*\b(lol|xd)\b)(?!.*(\(|\[\)]))\bhelp\b", r"^(?=\bhelp\b)(?!.*\b(lol|xd)\b)(?!.*(\(|\[\)]))\bhelp\b"),
+    (r"^(?=.*now)(?!.*lol).*help", r"^(?=.*help)(?=.*now)(?!.*lol).*help"),
+    (r"\bhelp\b(?!.*lol)", r"\bhelp\b(?!.*lol)"),  # no leading exclusion: unchanged
+    (r"^(?!.*lol)", r"^(?!.*lol)"),  # nothing after the exclusions: unchanged
+])
+def test_the_positive_part_is_tried_before_the_exclusions(pattern, rewritten):
+    import re
+
+    from bot.nlu.safety_net import positive_part_first
+
+    assert positive_part_first(pattern) == rewritten
+    for text in ("help", "help lol", "please help now", "help ( me", "now help", "lol", "helpless now"):
+        assert bool(re.search(pattern, text)) == bool(re.search(rewritten, text)), text

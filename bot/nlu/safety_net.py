@@ -58,14 +58,52 @@ DANGER_IGNORES = frozenset({
 FRAGMENT = re.compile(r"\{\{(\w+)\}\}")
 
 
+def _group_end(pattern: str, start: int) -> int:
+    """The index just after the group that opens at ``pattern[start]``, skipping escapes and
+    character classes."""
+    depth, i, in_class = 0, start, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise re.error("unbalanced parenthesis", pattern, start)
+
+
+def positive_part_first(pattern: str) -> str:
+    """``^(?!A)(?!B)REST`` becomes ``^(?=REST)(?!A)(?!B)REST``: the same matches, but most
+    messages fail on the cheap positive part before each exclusion scans the whole message."""
+    if not pattern.startswith("^"):
+        return pattern
+    end = 1
+    while pattern.startswith(("(?!", "(?="), end):
+        end = _group_end(pattern, end)
+    rest = pattern[end:]
+    if end == 1 or not rest:
+        return pattern
+    return "^(?=" + rest + ")" + pattern[1:]
+
+
 @lru_cache(maxsize=2)
 def load_patterns(path: Path = TERMS_FILE) -> Dict[str, List[Pattern[str]]]:
     """The patterns by kind (``benign``, ``emergency``, ``exploitation``), compiled once, with
-    each ``{{name}}`` replaced by the file's fragment of that name (an unknown name fails here)."""
+    each ``{{name}}`` replaced by the file's fragment of that name (an unknown name fails here)
+    and the positive part of each pattern tried before its exclusions."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     fragments = data.pop("fragments", {})
     return {
-        kind: [re.compile(FRAGMENT.sub(lambda m: fragments[m.group(1)], p))
+        kind: [re.compile(positive_part_first(FRAGMENT.sub(lambda m: fragments[m.group(1)], p)))
                for patterns in by_language.values() for p in patterns]
         for kind, by_language in data.items()
     }

@@ -26,6 +26,9 @@ def test_danger_is_seen(text):
     "mijn lief zegt dat ik hem moet terugbetalen door met zijn vrienden mee te gaan",
     "je dois rembourser le voyage avec les clients qu'il m'envoie", "i have to pay it back with the men he brings",
     "ich muss die schulden bei den freiern abarbeiten",
+    # wants to leave but is not let go
+    "i want to leave but they won't let me", "ik wil weg maar ze laten me niet gaan",
+    "je veux partir mais ils me laissent pas", "ich will hier weg aber sie lassen mich nicht",
 ])
 def test_exploitation_is_seen(text):
     assert scan(text) == "exploitation"
@@ -84,6 +87,9 @@ DANGER_NOW = {
         "someone call police", "please call the police he has a knife", "need ambulance, worker fell from roof",
         "bel de politie aub", "iemand bel een ziekenwagen", "appelez la police vite", "quelqu'un appelle une ambulance",
         "j'ai besoin d'une ambulance", "ruf die polizei, schnell", "ich brauche einen krankenwagen"],
+    "only a plea for haste": [
+        "hurry up please", "please be quick!!", "haast u aub", "snel snel", "dépêchez-vous svp",
+        "faites vite", "beeilen Sie sich bitte", "schnell schnell!"],
 }
 # Look-alikes that match no pattern at all.
 NOTHING_FOUND = {
@@ -110,7 +116,13 @@ NOTHING_FOUND = {
         "no don't call the police", "nee, bel de politie niet", "geen ziekenwagen nodig", "non, n'appelez pas la police",
         "pas besoin d'une ambulance", "bitte keine polizei rufen", "ich brauche keinen krankenwagen",
         "wie ruft man einen krankenwagen", "on a failli appeler la police haha",
-        "je lis un polar où une fille se fait enlever à Anvers", "my application is being processed now"],
+        "je lis un polar où une fille se fait enlever à Anvers", "my application is being processed now",
+        "hurry up and answer lol", "dépêchez-vous de répondre, j'ai pas toute la journée", "schnell bitte, wie spät ist es"],
+    "wanting to leave, harmlessly": [
+        "i want to leave my job but i can't afford it", "i want to leave the party but can't find my keys",
+        "ik wil weg maar het regent te hard", "ik wil naar huis maar de file gaat niet vooruit",
+        "je veux partir mais j'ai pas d'argent pour le train", "je veux rentrer mais il pleut, impossible",
+        "ich will weg aber im stau geht nichts", "ich möchte kündigen aber der vertrag geht nicht", "i want to go but i cant lol"],
 }
 # Look-alikes that may match an exploitation pattern, never a danger one.
 NOT_DANGER = {

@@ -186,6 +186,19 @@ def test_override_rules():
     assert overridden_intent("greet", None) is None
 
 
+def test_a_harmless_intent_gives_way_when_the_distress_intents_together_are_likely():
+    from bot.nlu.safety_net import leaning_to_distress
+
+    ranking = [{"name": "out_of_scope", "confidence": 0.40}, {"name": "disclose_exploitation", "confidence": 0.30},
+               {"name": "ask_if_victim", "confidence": 0.20}, {"name": "greet", "confidence": 0.10}]
+    assert leaning_to_distress("out_of_scope", ranking)["name"] == "disclose_exploitation"
+    assert leaning_to_distress("out_of_scope", ranking, threshold=0.6) is None
+    # Already distress: nothing to do; the distress intents unlikely: the harmless intent stays.
+    assert leaning_to_distress("request_human", ranking) is None
+    assert leaning_to_distress("out_of_scope", [{"name": "out_of_scope", "confidence": 0.7},
+                                                {"name": "emergency", "confidence": 0.3}]) is None
+
+
 def test_shared_fragments_are_written_into_the_patterns(tmp_path):
     from bot.nlu.safety_net import load_patterns
 

@@ -6,8 +6,10 @@ When they fire and the classifier chose something harmless (small talk, out of
 scope, not understood), the intent becomes ``emergency`` or
 ``disclose_exploitation``; danger patterns win over any other intent. So does the
 danger detector's score (:mod:`bot.nlu.danger_detector`) when it reaches
-``danger_threshold`` and no benign pattern matched. What the net did is added to the
-parse data as ``safety_net``.
+``danger_threshold`` and no benign pattern matched. A message the classifier was unsure
+about, or gave a harmless intent although the distress intents together reach
+``distress_mass`` of its probability, takes the likeliest distress intent. What the net did
+is added to the parse data as ``safety_net``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ HARMLESS = frozenset({
 })
 DANGER_KEEPS = frozenset({EMERGENCY})
 WORRYING_CONFIDENCE = 0.2
+# When the classifier's probabilities of the distress intents add up to this much, a message
+# it gave a harmless intent is taken as distress after all. Chosen on held-out sets one to ten
+# (session 7) counting a missed disclosure as twice the cost of a false alarm: 12 of 71
+# missed messages recovered for 16 more false alarms among 4,668 benign ones.
+DISTRESS_MASS = 0.45
 # The danger detector's probability from which a message counts as danger now. Chosen on
 # held-out sets one to five (recall of emergencies against disclosures turned into
 # emergencies); a disclosure answered as an emergency still gets the offer of help.
@@ -154,6 +161,18 @@ def unsure_but_worrying(ranking: List[Dict[str, Any]]) -> Optional[Dict[str, Any
     return None
 
 
+def leaning_to_distress(intent: Optional[str], ranking: List[Dict[str, Any]],
+                        threshold: float = DISTRESS_MASS) -> Optional[Dict[str, Any]]:
+    """When the intent is not about distress but the distress intents of the ranking together
+    have at least ``threshold`` of the probability, the likeliest of them."""
+    if intent in DISTRESS_INTENTS:
+        return None
+    distress = [r for r in ranking if r.get("name") in DISTRESS_INTENTS]
+    if not distress or sum(r.get("confidence", 0.0) for r in distress) < threshold:
+        return None
+    return max(distress, key=lambda r: r.get("confidence", 0.0))
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
@@ -162,10 +181,12 @@ class SafetyNet(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"danger_threshold": DANGER_THRESHOLD}
+        return {"danger_threshold": DANGER_THRESHOLD, "distress_mass": DISTRESS_MASS}
 
     def __init__(self, config: Optional[Dict[Text, Any]] = None) -> None:
-        self.danger_threshold = float({**self.get_default_config(), **(config or {})}["danger_threshold"])
+        config = {**self.get_default_config(), **(config or {})}
+        self.danger_threshold = float(config["danger_threshold"])
+        self.distress_mass = float(config["distress_mass"])
 
     @classmethod
     def create(
@@ -194,7 +215,9 @@ class SafetyNet(GraphComponent, IntentClassifier):
             # A pattern is certain; the detector's override carries its probability.
             confidence = float(danger) if new == EMERGENCY and found != "emergency" else 1.0
             if not new:
-                worrying = unsure_but_worrying(message.get(INTENT_RANKING_KEY) or [])
+                ranking = message.get(INTENT_RANKING_KEY) or []
+                worrying = (unsure_but_worrying(ranking)
+                            or leaning_to_distress(intent, ranking, self.distress_mass))
                 if worrying:
                     new, confidence = worrying["name"], float(worrying["confidence"])
             message.set("safety_net", {"found": found, "danger_likely": danger_likely,

@@ -149,26 +149,47 @@ NINTH_SET_FLOORS = {
 # the ninth set's errors (the tenth still unseen): nl .986/1.0/1.0/.026, fr .946/.952/.972/.044,
 # en .948/1.0/1.0/.043, de .983/.972/1.0/.034 (fr distress two misses more, fr false alarms
 # and de distress now within their goals).
+# Session 7, after round 8 (written from its errors) and the distress-mass rule:
+# nl .995/1.0/1.0/.034, fr .971/.981/1.0/.035, en .966/1.0/1.0/.034, de .978/.991/1.0/.034.
 TENTH_SET_FLOORS = {
-    "intent_macro_f1": 0.93,
-    "distress_recall": 0.95,
-    "emergency_recall": 0.97,
-    "false_alarm_rate": 0.06,  # at most
+    "intent_macro_f1": 0.96,
+    "distress_recall": 0.98,
+    "emergency_recall": 0.99,
+    "false_alarm_rate": 0.04,  # at most
     "language_accuracy": 0.98,
 }
 # The eleventh set (tests/nlu/eleventh), 194-211 messages per language by four more authors,
 # two per language, leaning towards construction, meat plants and delivery; nail bars,
 # escort ads and loverboys; cannabis plantations, forced theft and car washes; cleaning,
 # kitchens, diplomats' households and forced marriage. Never trained on, its errors never
-# looked at: the fair estimate now. Measured before any change made after it was written
-# (session 7, the model of session 6): nl .963/.981/1.0/.028/.991, fr .974/.951/1.0/.031/1.0,
-# en .944/.962/.971/.067/1.0, de .944/.962/.971/.078/1.0.
+# looked at. Measured before any change made after it was written (session 7, the model of
+# session 6): nl .963/.981/1.0/.028/.991, fr .974/.951/1.0/.031/1.0,
+# en .944/.962/.971/.067/1.0, de .944/.962/.971/.078/1.0. Its totals were then read for each
+# change of session 7 and for several thresholds of the distress-mass rule, so it is no longer
+# a clean estimate; after round 8 and the rule: nl .975/.981/1.0/.038, fr .975/.961/.972/.031,
+# en .945/.962/.971/.067, de .942/.981/.971/.067.
 ELEVENTH_SET_FLOORS = {
-    "intent_macro_f1": 0.93,
-    "distress_recall": 0.95,
+    "intent_macro_f1": 0.94,
+    "distress_recall": 0.96,
     "emergency_recall": 0.97,
-    "false_alarm_rate": 0.08,  # at most
+    "false_alarm_rate": 0.07,  # at most
     "language_accuracy": 0.98,
+}
+# The twelfth set (tests/nlu/twelfth), 197-211 messages per language by four more authors,
+# two per language, leaning towards farms, stables, removals and the port; salons, hotels,
+# unpaid internships and job ads on social media; drug running, money mules and begging
+# networks; live-in carers, embassies, bakeries and markets. Written after every change of
+# session 7 was decided; never trained on, its errors never looked at: the fair estimate
+# now. The session-6 model: nl .955/.990/1.0/.074, fr .947/1.0/1.0/.061,
+# en .938/.960/.970/.078, de .960/.991/.972/.057. After round 8 and the distress-mass rule
+# (the rule changes nothing here): nl .957/1.0/1.0/.074/1.0, fr .964/.990/.971/.041/1.0,
+# en .944/.960/.970/.069/1.0, de .971/.991/.972/.038/.995.
+TWELFTH_SET_FLOORS = {
+    "intent_macro_f1": 0.94,
+    "distress_recall": 0.95,
+    "emergency_recall": 0.96,  # en: 32 of 33
+    "false_alarm_rate": 0.08,  # at most
+    "language_accuracy": 0.99,
 }
 
 # Every held-out set: name -> (folder under the project root, the floors it is held to).
@@ -185,6 +206,7 @@ HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
     "ninth": ("tests/nlu/ninth", NINTH_SET_FLOORS),
     "tenth": ("tests/nlu/tenth", TENTH_SET_FLOORS),
     "eleventh": ("tests/nlu/eleventh", ELEVENTH_SET_FLOORS),
+    "twelfth": ("tests/nlu/twelfth", TWELFTH_SET_FLOORS),
 }
 
 

@@ -50,6 +50,13 @@ async def test_crying_emoji_after_the_safety_question_is_not_read_as_yes(assista
     assert parsed["intent"]["name"] == "nlu_fallback"
 
 
+async def test_an_answer_out_of_scope_still_gives_the_emergency_number(assistant, sender, language, numbers):
+    # A message about danger misread as out of scope must not leave the person without 112.
+    await assistant.turn(sender, samples.GREETING[language])
+    replies = await assistant.turn(sender, "/out_of_scope")
+    assert numbers["emergency"] in replies[0]["text"]
+
+
 async def test_replies_stay_in_the_persons_language(assistant, sender, language, settings, numbers):
     from bot.i18n.catalogs import Translations
 

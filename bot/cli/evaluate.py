@@ -186,8 +186,8 @@ ELEVENTH_SET_FLOORS = {
 # two per language, leaning towards farms, stables, removals and the port; salons, hotels,
 # unpaid internships and job ads on social media; drug running, money mules and begging
 # networks; live-in carers, embassies, bakeries and markets. Written after every change of
-# session 7 was decided; never trained on, its errors never looked at: the fair estimate
-# now. The session-6 model: nl .955/.990/1.0/.074, fr .947/1.0/1.0/.061,
+# session 7 was decided; never trained on; the fair estimate until the thirteenth set
+# arrived, its errors looked at from then on (data round 10). The session-6 model: nl .955/.990/1.0/.074, fr .947/1.0/1.0/.061,
 # en .938/.960/.970/.078, de .960/.991/.972/.057. After round 8 and the distress-mass rule
 # (the rule changes nothing here): nl .957/1.0/1.0/.074/1.0, fr .964/.990/.971/.041/1.0,
 # en .944/.960/.970/.069/1.0, de .971/.991/.972/.038/.995.
@@ -199,6 +199,22 @@ TWELFTH_SET_FLOORS = {
     "distress_recall": 0.96,
     "emergency_recall": 0.96,  # en: 32 of 33
     "false_alarm_rate": 0.06,  # at most
+    "language_accuracy": 0.99,
+}
+# The thirteenth set (tests/nlu/thirteenth), 187-203 messages per language by four more
+# authors, two per language, asked for especially varied look-alikes; leaning towards temp
+# agencies, window cleaners, student "brokers" and villa brothels; reception centres, scrap
+# yards, pickpocketing and fairgrounds; Asian restaurants, greenhouses, religious
+# communities and grooming in gaming chats; chocolate shops, laundries, sports clubs, a
+# "niece" as nanny and loan sharks. Never trained on, its errors never looked at: the fair
+# estimate now. Measured before any change made after it was written (session 7, with
+# rounds 8 and 9): nl .965/.981/.917/.088/1.0, fr .963/.980/1.0/.058/1.0,
+# en .973/.981/.944/.061/1.0, de .963/.980/1.0/.074/1.0.
+THIRTEENTH_SET_FLOORS = {
+    "intent_macro_f1": 0.95,
+    "distress_recall": 0.97,
+    "emergency_recall": 0.91,
+    "false_alarm_rate": 0.09,  # at most
     "language_accuracy": 0.99,
 }
 
@@ -217,6 +233,7 @@ HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
     "tenth": ("tests/nlu/tenth", TENTH_SET_FLOORS),
     "eleventh": ("tests/nlu/eleventh", ELEVENTH_SET_FLOORS),
     "twelfth": ("tests/nlu/twelfth", TWELFTH_SET_FLOORS),
+    "thirteenth": ("tests/nlu/thirteenth", THIRTEENTH_SET_FLOORS),
 }
 
 

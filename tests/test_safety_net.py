@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from bot.nlu.safety_net import overridden_intent, scan, scan_patterns
+from bot.nlu.safety_net import (
+    leaning_to_distress, load_patterns, overridden_intent, positive_part_first, scan, scan_patterns,
+)
 
 
 @pytest.mark.parametrize("text", [
@@ -187,8 +191,6 @@ def test_override_rules():
 
 
 def test_a_harmless_intent_gives_way_when_the_distress_intents_together_are_likely():
-    from bot.nlu.safety_net import leaning_to_distress
-
     ranking = [{"name": "out_of_scope", "confidence": 0.40}, {"name": "disclose_exploitation", "confidence": 0.30},
                {"name": "ask_if_victim", "confidence": 0.20}, {"name": "greet", "confidence": 0.10}]
     assert leaning_to_distress("out_of_scope", ranking)["name"] == "disclose_exploitation"
@@ -200,8 +202,6 @@ def test_a_harmless_intent_gives_way_when_the_distress_intents_together_are_like
 
 
 def test_shared_fragments_are_written_into_the_patterns(tmp_path):
-    from bot.nlu.safety_net import load_patterns
-
     assert not [p.pattern for kind in load_patterns().values() for p in kind if "{{" in p.pattern]
     terms = tmp_path / "terms.yml"
     terms.write_text('fragments:\n  not_lol: "(?!.*lol)"\nemergency:\n  en:\n    - "^{{not_lol}}.*help"\n')
@@ -220,10 +220,6 @@ def test_shared_fragments_are_written_into_the_patterns(tmp_path):
     (r"^(?!.*lol)", r"^(?!.*lol)"),  # nothing after the exclusions: unchanged
 ])
 def test_the_positive_part_is_tried_before_the_exclusions(pattern, rewritten):
-    import re
-
-    from bot.nlu.safety_net import positive_part_first
-
     assert positive_part_first(pattern) == rewritten
     for text in ("help", "help lol", "please help now", "help ( me", "now help", "lol", "helpless now"):
         assert bool(re.search(pattern, text)) == bool(re.search(rewritten, text)), text

@@ -208,16 +208,33 @@ TWELFTH_SET_FLOORS = {
 # agencies, window cleaners, student "brokers" and villa brothels; reception centres, scrap
 # yards, pickpocketing and fairgrounds; Asian restaurants, greenhouses, religious
 # communities and grooming in gaming chats; chocolate shops, laundries, sports clubs, a
-# "niece" as nanny and loan sharks. Never trained on, its errors never looked at: the fair
-# estimate now. Measured before any change made after it was written (session 7, with
-# rounds 8 and 9): nl .965/.981/.917/.088/1.0, fr .963/.980/1.0/.058/1.0,
-# en .973/.981/.944/.061/1.0, de .963/.980/1.0/.074/1.0.
+# "niece" as nanny and loan sharks. Never trained on; the fair estimate until the fourteenth
+# set arrived (session 8), its errors looked at from then on. Measured before any change made
+# after it was written (session 7, with rounds 8 and 9): nl .965/.981/.917/.088/1.0,
+# fr .963/.980/1.0/.058/1.0, en .973/.981/.944/.061/1.0, de .963/.980/1.0/.074/1.0.
 THIRTEENTH_SET_FLOORS = {
     "intent_macro_f1": 0.95,
     "distress_recall": 0.97,
     "emergency_recall": 0.91,
     "false_alarm_rate": 0.09,  # at most
     "language_accuracy": 0.99,
+}
+# The fourteenth set (tests/nlu/fourteenth), 215-218 messages per language by four more
+# authors, two per language, leaning towards construction, meat processing, lover boys and
+# teenage drug runners; truck drivers, nail salons, cannabis plantations, webcams and au
+# pairs; diplomats' households, fruit picking, car washes, forced marriage and begging;
+# kitchens, stables, a madam's debt, forced shoplifting and fake football agents. Lines equal
+# to a training or held-out line were dropped (12-15 per language). Never trained on, its
+# errors never looked at: the fair estimate now. Measured with the model of session 7 before
+# any change (distress 110-113 and benign 102-108 messages per language):
+# nl .958/.973/.973/.106/.995, fr .928/.964/.946/.093/1.0, en .932/.982/.949/.126/.986,
+# de .959/.965/.921/.078/1.0.
+FOURTEENTH_SET_FLOORS = {
+    "intent_macro_f1": 0.92,
+    "distress_recall": 0.96,
+    "emergency_recall": 0.92,
+    "false_alarm_rate": 0.13,  # at most
+    "language_accuracy": 0.98,
 }
 
 # Every held-out set: name -> (folder under the project root, the floors it is held to).
@@ -236,6 +253,7 @@ HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
     "eleventh": ("tests/nlu/eleventh", ELEVENTH_SET_FLOORS),
     "twelfth": ("tests/nlu/twelfth", TWELFTH_SET_FLOORS),
     "thirteenth": ("tests/nlu/thirteenth", THIRTEENTH_SET_FLOORS),
+    "fourteenth": ("tests/nlu/fourteenth", FOURTEENTH_SET_FLOORS),
 }
 
 

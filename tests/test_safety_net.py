@@ -179,6 +179,31 @@ def test_a_joke_marker_does_not_excuse_being_locked_in(text):
     assert scan_patterns(text)[0] is False
 
 
+# The words for trafficking and exploitation are a sign when the writer speaks of themself;
+# "slave" is not (on held-out sets one to thirteen it was a joke or homework every time the
+# classifier had not already seen distress), nor is a question about someone else.
+@pytest.mark.parametrize("text", [
+    "i think i am trafficked", "ik word uitgebuit op een bouwwerf", "ils m'exploitent au resto",
+    "je suis victime de traite", "ich werde ausgebeutet und bekomme nichts",
+    "mein zuhalter nimmt alles", "the madam says i owe her more",
+])
+def test_the_words_for_trafficking_are_a_sign(text):
+    assert scan(text) == "exploitation"
+
+
+@pytest.mark.parametrize("text", [
+    "my boss is a total slave driver lol", "onze ploegbaas is een echte slavendrijver",
+    "ma belle-mère me traite comme son esclave en cuisine", "Mein Chef nennt uns seine Sklaven 😂",
+    "I'm basically a slave to this spreadsheet", "mijn vrouw zegt dat ik haar slaaf ben in de keuken",
+    "devoir d'histoire sur la traite des Noirs", "il me traite bien, je suis content",
+    "ik denk dat mijn buurvrouw uitgebuit wordt", "who do i tell if i suspect someone is exploited",
+    "qui je dois prévenir si je pense que quelqu'un est exploité", "wo kann man menschenhandel melden?",
+    "Blaues Herz gegen Menschenhandel, was bedeutet das?",
+])
+def test_slave_jokes_and_questions_about_someone_else_are_no_sign(text):
+    assert scan(text) is None
+
+
 def test_override_rules():
     assert overridden_intent("greet", "emergency") == "emergency"
     assert overridden_intent("disclose_exploitation", "emergency") == "emergency"

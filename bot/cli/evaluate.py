@@ -104,7 +104,7 @@ SEVENTH_SET_FLOORS = {
     "intent_macro_f1": 0.95,
     "distress_recall": 0.95,
     "emergency_recall": 0.94,
-    "false_alarm_rate": 0.08,  # at most
+    "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.97,
 }
 
@@ -122,7 +122,7 @@ EIGHTH_SET_FLOORS = {
     "intent_macro_f1": 0.91,
     "distress_recall": 0.96,
     "emergency_recall": 0.94,
-    "false_alarm_rate": 0.08,  # at most
+    "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.98,
 }
 
@@ -140,7 +140,7 @@ NINTH_SET_FLOORS = {
     "intent_macro_f1": 0.94,
     "distress_recall": 0.95,
     "emergency_recall": 0.99,
-    "false_alarm_rate": 0.12,  # at most
+    "false_alarm_rate": 0.10,  # at most
     "language_accuracy": 0.97,
 }
 # The tenth set (tests/nlu/tenth), 219-224 messages per language by four more authors, two
@@ -180,7 +180,7 @@ ELEVENTH_SET_FLOORS = {
     "intent_macro_f1": 0.94,
     "distress_recall": 0.96,
     "emergency_recall": 0.97,
-    "false_alarm_rate": 0.08,  # at most
+    "false_alarm_rate": 0.05,  # at most
     "language_accuracy": 0.98,
 }
 # The twelfth set (tests/nlu/twelfth), 197-211 messages per language by four more authors,
@@ -200,7 +200,7 @@ TWELFTH_SET_FLOORS = {
     "intent_macro_f1": 0.95,
     "distress_recall": 0.96,
     "emergency_recall": 0.96,  # en: 32 of 33
-    "false_alarm_rate": 0.06,  # at most
+    "false_alarm_rate": 0.04,  # at most
     "language_accuracy": 0.99,
 }
 # The thirteenth set (tests/nlu/thirteenth), 187-203 messages per language by four more
@@ -216,7 +216,7 @@ THIRTEENTH_SET_FLOORS = {
     "intent_macro_f1": 0.95,
     "distress_recall": 0.97,
     "emergency_recall": 0.91,
-    "false_alarm_rate": 0.09,  # at most
+    "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.99,
 }
 # The fourteenth set (tests/nlu/fourteenth), 215-218 messages per language by four more
@@ -228,12 +228,14 @@ THIRTEENTH_SET_FLOORS = {
 # errors never looked at: the fair estimate now. Measured with the model of session 7 before
 # any change (distress 110-113 and benign 102-108 messages per language):
 # nl .958/.973/.973/.106/.995, fr .928/.964/.946/.093/1.0, en .932/.982/.949/.126/.986,
-# de .959/.965/.921/.078/1.0.
+# de .959/.965/.921/.078/1.0. Then (session 8) the keywords of the safety net stopped taking
+# "slave" as a sign, or a question about someone else (11 false alarms fewer, nothing lost):
+# nl .961/.973/.973/.077, fr .931/.964/.946/.065, en .936/.982/.949/.087, de .960/.965/.921/.069.
 FOURTEENTH_SET_FLOORS = {
     "intent_macro_f1": 0.92,
     "distress_recall": 0.96,
     "emergency_recall": 0.92,
-    "false_alarm_rate": 0.13,  # at most
+    "false_alarm_rate": 0.09,  # at most
     "language_accuracy": 0.98,
 }
 

@@ -94,9 +94,18 @@ DANGER_NOW = {
     "only a plea for haste": [
         "hurry up please", "please be quick!!", "haast u aub", "snel snel", "dépêchez-vous svp",
         "faites vite", "beeilen Sie sich bitte", "schnell schnell!"],
+    "someone heard or seen being hit right now, by a bystander (session 8)": [
+        "he is beating her right now, what do i do", "i can hear a woman screaming for help next door right now",
+        "ik hoor de buurvrouw nu om hulp roepen", "hij slaat haar nu, ik sta ernaast",
+        "mon oncle est en train de la taper", "j'entends des coups et des cris chez la voisine maintenant",
+        "er schlägt sie gerade, ich bin 14", "ich höre beim Nachbarn gerade Schläge und Schreie"],
 }
 # Look-alikes that match no pattern at all.
 NOTHING_FOUND = {
+    "someone hit in a film, a game or long ago; a game alone (session 8)": [
+        "in the movie he is beating her right now and i cant watch", "i hear the neighbours' tv, someone screaming in a film now",
+        "fortnite level 12 tips please", "je suis en train de taper mon CV", "ik hoor nu een liedje over slagen op de radio 🎵",
+        "im Film schlägt er sie gerade, ich schau weg"],
     "taken in a story, long ago or for fun": [
         "my sister was kidnapped in the movie", "my brother was kidnapped 20 years ago",
         "my son was taken to the zoo by grandma", "mijn broer werd meegenomen naar de kermis",
@@ -202,6 +211,15 @@ def test_the_words_for_trafficking_are_a_sign(text):
 ])
 def test_slave_jokes_and_questions_about_someone_else_are_no_sign(text):
     assert scan(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "the guy from fortnite is outside my house and says he sends my pics to my mum unless i come out",
+    "die jongen van roblox staat voor mijn school en zegt dat hij mijn fotos rondstuurt",
+])
+def test_a_game_does_not_excuse_a_man_from_it_waiting_outside_with_photos(text):
+    # The net stands aside for games, but not here: the danger detector can then speak.
+    assert scan_patterns(text)[0] is False
 
 
 def test_override_rules():

@@ -33,6 +33,10 @@ def test_danger_is_seen(text):
     # wants to leave but is not let go
     "i want to leave but they won't let me", "ik wil weg maar ze laten me niet gaan",
     "je veux partir mais ils me laissent pas", "ich will hier weg aber sie lassen mich nicht",
+    # the words for trafficking and exploitation, when the writer speaks of themself
+    "i think i am trafficked", "ik word uitgebuit op een bouwwerf", "ils m'exploitent au resto",
+    "je suis victime de traite", "ich werde ausgebeutet und bekomme nichts",
+    "mein zuhalter nimmt alles", "the madam says i owe her more",
 ])
 def test_exploitation_is_seen(text):
     assert scan(text) == "exploitation"
@@ -46,6 +50,15 @@ def test_exploitation_is_seen(text):
     "ich habe meinen pass am flughafen verloren", "ich schulde einem freund 50 euro",
     "i have to pay back my friends for the concert tickets", "je dois rembourser mes potes pour le resto",
     "ik moet mijn vrienden nog terugbetalen voor de citytrip", "der kunde will sein geld zuruckzahlen lassen",
+    # "slave" is no sign (on held-out sets one to thirteen it was a joke or homework every time
+    # the classifier had not already seen distress), nor a question about someone else
+    "my boss is a total slave driver lol", "onze ploegbaas is een echte slavendrijver",
+    "ma belle-mère me traite comme son esclave en cuisine", "Mein Chef nennt uns seine Sklaven 😂",
+    "I'm basically a slave to this spreadsheet", "mijn vrouw zegt dat ik haar slaaf ben in de keuken",
+    "devoir d'histoire sur la traite des Noirs", "il me traite bien, je suis content",
+    "ik denk dat mijn buurvrouw uitgebuit wordt", "who do i tell if i suspect someone is exploited",
+    "qui je dois prévenir si je pense que quelqu'un est exploité", "wo kann man menschenhandel melden?",
+    "Blaues Herz gegen Menschenhandel, was bedeutet das?",
 ])
 def test_harmless_look_alikes_are_left_alone(text):
     assert scan(text) is None
@@ -182,43 +195,15 @@ def test_a_child_locked_in_for_fun_a_lost_match_burnt_food_and_lyrics_are_benign
     assert scan_patterns(text) == (True, None)
 
 
-@pytest.mark.parametrize("text", ["he locked me in lol help", "ze hebben mij opgesloten haha help",
-                                  "my friend locked herself in the bathroom, he is banging on the door"])
-def test_a_joke_marker_does_not_excuse_being_locked_in(text):
-    assert scan_patterns(text)[0] is False
-
-
-# The words for trafficking and exploitation are a sign when the writer speaks of themself;
-# "slave" is not (on held-out sets one to thirteen it was a joke or homework every time the
-# classifier had not already seen distress), nor is a question about someone else.
 @pytest.mark.parametrize("text", [
-    "i think i am trafficked", "ik word uitgebuit op een bouwwerf", "ils m'exploitent au resto",
-    "je suis victime de traite", "ich werde ausgebeutet und bekomme nichts",
-    "mein zuhalter nimmt alles", "the madam says i owe her more",
-])
-def test_the_words_for_trafficking_are_a_sign(text):
-    assert scan(text) == "exploitation"
-
-
-@pytest.mark.parametrize("text", [
-    "my boss is a total slave driver lol", "onze ploegbaas is een echte slavendrijver",
-    "ma belle-mère me traite comme son esclave en cuisine", "Mein Chef nennt uns seine Sklaven 😂",
-    "I'm basically a slave to this spreadsheet", "mijn vrouw zegt dat ik haar slaaf ben in de keuken",
-    "devoir d'histoire sur la traite des Noirs", "il me traite bien, je suis content",
-    "ik denk dat mijn buurvrouw uitgebuit wordt", "who do i tell if i suspect someone is exploited",
-    "qui je dois prévenir si je pense que quelqu'un est exploité", "wo kann man menschenhandel melden?",
-    "Blaues Herz gegen Menschenhandel, was bedeutet das?",
-])
-def test_slave_jokes_and_questions_about_someone_else_are_no_sign(text):
-    assert scan(text) is None
-
-
-@pytest.mark.parametrize("text", [
+    "he locked me in lol help", "ze hebben mij opgesloten haha help",
+    "my friend locked herself in the bathroom, he is banging on the door",
+    # a game, when a man from it waits outside with photos as a threat: the danger detector
+    # can then speak
     "the guy from fortnite is outside my house and says he sends my pics to my mum unless i come out",
     "die jongen van roblox staat voor mijn school en zegt dat hij mijn fotos rondstuurt",
 ])
-def test_a_game_does_not_excuse_a_man_from_it_waiting_outside_with_photos(text):
-    # The net stands aside for games, but not here: the danger detector can then speak.
+def test_a_joke_marker_or_a_game_does_not_stand_the_net_aside(text):
     assert scan_patterns(text)[0] is False
 
 

@@ -224,8 +224,9 @@ THIRTEENTH_SET_FLOORS = {
 # teenage drug runners; truck drivers, nail salons, cannabis plantations, webcams and au
 # pairs; diplomats' households, fruit picking, car washes, forced marriage and begging;
 # kitchens, stables, a madam's debt, forced shoplifting and fake football agents. Lines equal
-# to a training or held-out line were dropped (12-15 per language). Never trained on, its
-# errors never looked at: the fair estimate now. Measured with the model of session 7 before
+# to a training or held-out line were dropped (12-15 per language). Never trained on; the
+# fair estimate until the fifteenth set arrived (session 9), its errors looked at from then on.
+# Measured with the model of session 7 before
 # any change (distress 110-113 and benign 102-108 messages per language):
 # nl .958/.973/.973/.106/.995, fr .928/.964/.946/.093/1.0, en .932/.982/.949/.126/.986,
 # de .959/.965/.921/.078/1.0. Then (session 8) the keywords of the safety net stopped taking
@@ -237,6 +238,25 @@ FOURTEENTH_SET_FLOORS = {
     "emergency_recall": 0.92,
     "false_alarm_rate": 0.09,  # at most
     "language_accuracy": 0.98,
+}
+# The fifteenth set (tests/nlu/fifteenth), 223-225 messages per language by four more
+# authors, two per language (nl I+K, fr I+L, en J+L, de J+K), leaning towards ports, fishing
+# boats, delivery riders on rented accounts, barbers, live-in care, sham marriages and forced
+# online scams; mushroom farms, security guards, festival crews, removals, puppy farms, drug
+# mules and money-mule bank accounts; night shops, tyre garages, taxi licences, harvests,
+# begging children, sextortion and cleaning crews; rose sellers, hostess bars, call centres,
+# wok restaurants, school-gate dealing, online ads run by a "boyfriend" and forced marriage in
+# the summer holidays. Lines equal to a training or held-out line were dropped (5-7 per
+# language). Never trained on, its errors never looked at: the fair estimate now. Measured
+# with the model of session 8 before any change (distress 111-112 and benign 112-113 messages
+# per language): nl .956/.991/1.0/.044/.996, fr .952/.964/.974/.107/1.0,
+# en .964/.964/.974/.018/.996, de .954/.937/.974/.080/1.0.
+FIFTEENTH_SET_FLOORS = {
+    "intent_macro_f1": 0.94,
+    "distress_recall": 0.93,
+    "emergency_recall": 0.97,
+    "false_alarm_rate": 0.11,  # at most
+    "language_accuracy": 0.99,
 }
 
 # Every held-out set: name -> (folder under the project root, the floors it is held to).
@@ -256,6 +276,7 @@ HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
     "twelfth": ("tests/nlu/twelfth", TWELFTH_SET_FLOORS),
     "thirteenth": ("tests/nlu/thirteenth", THIRTEENTH_SET_FLOORS),
     "fourteenth": ("tests/nlu/fourteenth", FOURTEENTH_SET_FLOORS),
+    "fifteenth": ("tests/nlu/fifteenth", FIFTEENTH_SET_FLOORS),
 }
 
 

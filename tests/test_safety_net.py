@@ -35,6 +35,7 @@ def test_danger_is_seen(text):
     "je veux partir mais ils me laissent pas", "ich will hier weg aber sie lassen mich nicht",
     # the words for trafficking and exploitation, when the writer speaks of themself
     "i think i am trafficked", "ik word uitgebuit op een bouwwerf", "ils m'exploitent au resto",
+    "is what is happening to me human trafficking?",
     "je suis victime de traite", "ich werde ausgebeutet und bekomme nichts",
     "mein zuhalter nimmt alles", "the madam says i owe her more",
 ])
@@ -59,6 +60,10 @@ def test_exploitation_is_seen(text):
     "ik denk dat mijn buurvrouw uitgebuit wordt", "who do i tell if i suspect someone is exploited",
     "qui je dois prévenir si je pense que quelqu'un est exploité", "wo kann man menschenhandel melden?",
     "Blaues Herz gegen Menschenhandel, was bedeutet das?",
+    # what the words mean, or how to recognise it (session 9)
+    "c koi exactement la traite des etres humains?", "what is human trafficking exactly",
+    "wat is mensenhandel juist?", "was ist menschenhandel genau", "comment on reconnait une victime de traite?",
+    "i owe my cousin 200 for the flight home, will pay him back end of month",
 ])
 def test_harmless_look_alikes_are_left_alone(text):
     assert scan(text) is None
@@ -112,6 +117,14 @@ DANGER_NOW = {
         "ik hoor de buurvrouw nu om hulp roepen", "hij slaat haar nu, ik sta ernaast",
         "mon oncle est en train de la taper", "j'entends des coups et des cris chez la voisine maintenant",
         "er schlägt sie gerade, ich bin 14", "ich höre beim Nachbarn gerade Schläge und Schreie"],
+    "someone screaming for help, heard by a bystander (session 9)": [
+        "the girl upstairs is screaming for help", "de buurvrouw roept al een kwartier om hulp",
+        "une fille crie au secours dans l'appartement du dessus",
+        "über mir schreit ein mädchen seit 10 min um hilfe"],
+    "only a few words: not safe, they are here (session 9)": [
+        "not safe. now.", "nu niet veilig. ni bellen", "peux pas parler. pas safe", "pas en sécurité",
+        "sie sind da", "they're here", "ze zijn hier", "ils sont là",
+        "on est plein dans la remorque, l'air manque"],
 }
 # Look-alikes that match no pattern at all.
 NOTHING_FOUND = {
@@ -143,6 +156,11 @@ NOTHING_FOUND = {
         "pas besoin d'une ambulance", "bitte keine polizei rufen", "ich brauche keinen krankenwagen",
         "wie ruft man einen krankenwagen", "on a failli appeler la police haha",
         "je lis un polar où une fille se fait enlever à Anvers", "my application is being processed now",
+        # in a film, as a joke, or heard at work (session 9)
+        "welke film was da weer waar zijn dochter ontvoerd wordt",
+        "je suis en danger avec mes vieilles baskets? 😂", "I hear them still working at 2am, the shutter is down outside",
+        "they are here for the party", "ze zijn hier al om 8u, de loodgieters", "sie sind da, die pizza ist gekommen",
+        "is it not safe to swim here?",
         "hurry up and answer lol", "dépêchez-vous de répondre, j'ai pas toute la journée", "schnell bitte, wie spät ist es"],
     "wanting to leave, harmlessly": [
         "i want to leave my job but i can't afford it", "i want to leave the party but can't find my keys",
@@ -168,6 +186,14 @@ BENIGN = [
     "ma fille s'est enfermée dans la salle de bain pour rigoler", "meine tochter hat sich zum spaß im bad eingesperrt 😂",
     "gestern 6:0 verloren, die haben uns richtig abgeschlachtet 😂", "HILFE der Kuchen ist im Ofen komplett verbrannt",
     "help mijn taart is verbrand", "what is the song that goes they coming for me",
+    # locked in by accident, or a child who locked themselves in and was let out (session 9)
+    "mijn zoontje had zichzelf in de badkamer opgesloten, gelukkig kreeg ik de deur open",
+    "locked my toddler in the car by accident with the keys inside",
+    "mein sohn hat sich aus versehen im bad eingeschlossen", "mon fils s'est enfermé par accident dans les toilettes",
+    # paid overtime; homework about an article (session 9)
+    "boss made me work saturday again but he pays overtime x1.5", "mijn baas betaalt mijn overuren dubbel",
+    "le patron paie les heures sup", "uberstunden werden gut bezahlt",
+    "hausaufgabe: einen zeitungsartikel über menschenhandel zusammenfassen",
 ]
 
 
@@ -191,7 +217,7 @@ def test_their_look_alikes_are_not_danger(text):
 
 
 @pytest.mark.parametrize("text", BENIGN)
-def test_a_child_locked_in_for_fun_a_lost_match_burnt_food_and_lyrics_are_benign(text):
+def test_benign_patterns_stand_the_net_aside(text):
     assert scan_patterns(text) == (True, None)
 
 

@@ -28,6 +28,9 @@ class SentenceCountVectorsFeaturizer(CountVectorsFeaturizer):
         self, attribute: Text, all_tokens: List[List[Text]]
     ) -> Tuple[List[Optional[scipy.sparse.spmatrix]], List[Optional[scipy.sparse.spmatrix]]]:
         if attribute != TEXT:
+            if not hasattr(self.vectorizers[attribute], "vocabulary_"):
+                # Nothing to learn there (word pairs of one-word intent names): no features.
+                return [None] * len(all_tokens), [None] * len(all_tokens)
             return super()._create_features(attribute, all_tokens)
         vectorizer = self.vectorizers[attribute]
         sentence_features: List[Optional[scipy.sparse.spmatrix]] = []

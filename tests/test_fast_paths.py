@@ -266,7 +266,7 @@ async def test_sentence_featurizer_gives_rasas_sentence_features(assistant):
     from bot.nlu.sentence_featurizer import SentenceCountVectorsFeaturizer
 
     featurizers = _components(assistant, SentenceCountVectorsFeaturizer)
-    assert len(featurizers) == 2  # words and character n-grams
+    assert len(featurizers) == 3  # words, character n-grams and word pairs
     for featurizer in featurizers:
         for text in PARSE_SAMPLES:
             tokens = text.lower().split()
@@ -289,7 +289,7 @@ async def test_classifier_row_is_rasas_row(assistant):
 
     [classifier] = _components(assistant, LogisticRegressionClassifier)
     [tokenizer] = _components(assistant, WhitespaceTokenizer)
-    # The messages as the pipeline featurizes them (tokens, then words and characters, in order).
+    # The messages as the pipeline featurizes them (tokens, then words, characters and word pairs, in order).
     messages = tokenizer.process([Message(data={TEXT: text}) for text in PARSE_SAMPLES])
     for featurizer in _components(assistant, SentenceCountVectorsFeaturizer):
         featurizer.process(messages)

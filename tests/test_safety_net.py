@@ -125,6 +125,12 @@ DANGER_NOW = {
         "not safe. now.", "nu niet veilig. ni bellen", "peux pas parler. pas safe", "pas en sécurité",
         "sie sind da", "they're here", "ze zijn hier", "ils sont là",
         "on est plein dans la remorque, l'air manque"],
+    "a weapon shown or held, shut in a container, hiding in silence, a child taken now (session 9)": [
+        "he pointed a gun at me", "ze bedreigen ons nu met een bijl", "il me montre son pistolet",
+        "ils sont en bas avec des battes", "er steht mit einer axt vor der tür",
+        "container very hot nobody open, we are 8 persons inside", "nous sommes dans un container au port",
+        "wir sind im container, keine luft mehr", "inside a cupboard, cant make noise", "hulp nu",
+        "ze pakken mijn kind mee nu"],
 }
 # Look-alikes that match no pattern at all.
 NOTHING_FOUND = {
@@ -175,6 +181,10 @@ NOT_DANGER = {
         "je dois appeler la police pour ma voisine?",
         "est-ce que je peux appeler la police si mon patron garde mon passeport?",
         "soll ich die polizei rufen wegen meiner nachbarin?", "ich kann nicht anrufen, mein akku ist leer"],
+    "living or sleeping in a container on the site is exploitation, not danger now (session 9)": [
+        "we sleep in a container on the building site and the boss takes 300 for it",
+        "on dort dans un container sur le chantier", "wir wohnen im container auf der baustelle",
+        "ik help nu mijn zus met verhuizen"],
     "a parent or teacher if they shout": [
         "my dad will throw my phone away if i shout again", "de juf gaat ons straffen als we roepen in de klas",
         "le prof va jeter mon gsm si je crie encore", "mein Vater wirft mein Handy weg wenn ich schreie"],

@@ -40,11 +40,12 @@ FLOORS = {
 # Data round 5 (session 5) moved one German threat ("er droht mich aus dem Fenster zu werfen
 # wenn ich schreie") just under the danger threshold; a threat if they scream is a pattern now.
 # The distress-mass rule of the safety net (session 7) adds one French false alarm: 0.07.
+# Session 9: at most 4.7 % false alarms, 0.986 distress recall: floors 0.06 and 0.97.
 SECOND_SET_FLOORS = {
     "intent_macro_f1": 0.94,
-    "distress_recall": 0.96,
+    "distress_recall": 0.97,
     "emergency_recall": 0.97,
-    "false_alarm_rate": 0.07,  # at most
+    "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.99,
 }
 # The third set (tests/nlu/third), written by another author who saw no training data
@@ -88,7 +89,7 @@ SIXTH_SET_FLOORS = {
     "intent_macro_f1": 0.93,
     "distress_recall": 0.96,
     "emergency_recall": 0.94,
-    "false_alarm_rate": 0.07,  # at most
+    "false_alarm_rate": 0.06,  # at most
     "language_accuracy": 0.98,
 }
 
@@ -136,12 +137,13 @@ EIGHTH_SET_FLOORS = {
 # nl .974/1.0/1.0/.096, fr .948/.981/1.0/.050, en .989/1.0/1.0/.017, de .953/.963/1.0/.059.
 # The distress-mass rule (session 7) adds one Dutch false alarm: 0.11.
 # Data round 9 (session 7): one more Dutch false alarm (0.113) and one German disclosure
-# missed (0.954).
+# missed (0.954). Session 9 (the safety net stops taking "slave" or questions about someone
+# else as signs; word pairs as features): at most 7 % false alarms, so 0.08.
 NINTH_SET_FLOORS = {
     "intent_macro_f1": 0.94,
     "distress_recall": 0.95,
     "emergency_recall": 0.99,
-    "false_alarm_rate": 0.10,  # at most
+    "false_alarm_rate": 0.08,  # at most
     "language_accuracy": 0.97,
 }
 # The tenth set (tests/nlu/tenth), 219-224 messages per language by four more authors, two
@@ -234,11 +236,12 @@ THIRTEENTH_SET_FLOORS = {
 # de .959/.965/.921/.078/1.0. Then (session 8) the keywords of the safety net stopped taking
 # "slave" as a sign, or a question about someone else (11 false alarms fewer, nothing lost):
 # nl .961/.973/.973/.077, fr .931/.964/.946/.065, en .936/.982/.949/.087, de .960/.965/.921/.069.
+# Session 9 (safety net from its errors, word pairs as features): floors raised to just below.
 FOURTEENTH_SET_FLOORS = {
-    "intent_macro_f1": 0.92,
-    "distress_recall": 0.96,
-    "emergency_recall": 0.92,
-    "false_alarm_rate": 0.09,  # at most
+    "intent_macro_f1": 0.94,
+    "distress_recall": 0.97,
+    "emergency_recall": 0.97,
+    "false_alarm_rate": 0.07,  # at most
     "language_accuracy": 0.98,
 }
 # The fifteenth set (tests/nlu/fifteenth), 223-225 messages per language by four more

@@ -36,6 +36,12 @@ def test_danger_is_seen(text):
     # the words for trafficking and exploitation, when the writer speaks of themself
     "i think i am trafficked", "ik word uitgebuit op een bouwwerf", "ils m'exploitent au resto",
     "is what is happening to me human trafficking?",
+    # cards kept, hit at work, wages taken, married against one's will (session 9)
+    "they keep our passports", "l'agence a pris ma carte d'identité", "der Sohn hat meine Identitätskarte",
+    "le chef nous bat quand on est trop lents", "de baas slaat ons als we te traag zijn",
+    "the owner takes my whole wage for the visa", "mes parents veulent me marier avec mon cousin, je veux pas",
+    "my father wants me to marry my cousin, I don't want it", "ze willen mij uithuwelijken",
+    "die wollen mich in der heimat verheiraten",
     "je suis victime de traite", "ich werde ausgebeutet und bekomme nichts",
     "mein zuhalter nimmt alles", "the madam says i owe her more",
 ])
@@ -64,6 +70,8 @@ def test_exploitation_is_seen(text):
     "c koi exactement la traite des etres humains?", "what is human trafficking exactly",
     "wat is mensenhandel juist?", "was ist menschenhandel genau", "comment on reconnait une victime de traite?",
     "i owe my cousin 200 for the flight home, will pay him back end of month",
+    "on m'a volé ma carte d'identité à la foire du midi", "wir haben unsere pässe dabei",
+    "the rent takes my whole salary", "my boss hit the jackpot at the casino",
 ])
 def test_harmless_look_alikes_are_left_alone(text):
     assert scan(text) is None

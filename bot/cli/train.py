@@ -58,11 +58,12 @@ def prune(settings: Settings) -> None:
 
 
 def skip_rasa_output_cache() -> None:
-    """Rasa's training hook fingerprints every component's input and output (the ~12,000
-    training messages with all their features) to cache outputs for a later training that
-    changes only part of the inputs (e.g. stories but not the NLU data). That costs about 25 s
-    of a 2-minute training, every time, and saves about 1.5 min only in that rare case; here
-    every training trains every component."""
+    """Rasa's training hook fingerprints every component's inputs and outputs (all training
+    messages with their features) and caches the outputs, so that a later training whose
+    inputs are partly unchanged (stories but not the NLU data) can reuse them. That costs about
+    20 s of CPU in every training (132 -> 112 s in a forced one) to save time only in that case.
+    Outputs cached by earlier trainings are still read; none are written."""
+
     from rasa.engine.training.hooks import TrainingHook
 
     TrainingHook.on_before_node = lambda self, *args, **kwargs: {}

@@ -252,7 +252,8 @@ FOURTEENTH_SET_FLOORS = {
 # begging children, sextortion and cleaning crews; rose sellers, hostess bars, call centres,
 # wok restaurants, school-gate dealing, online ads run by a "boyfriend" and forced marriage in
 # the summer holidays. Lines equal to a training or held-out line were dropped (5-7 per
-# language). Never trained on, its errors never looked at: the fair estimate now. Measured
+# language). Never trained on; the fair estimate until the sixteenth set arrived (session
+# 10), its errors still not looked at then. Measured
 # with the model of session 8 before any change (distress 111-112 and benign 112-113 messages
 # per language): nl .956/.991/1.0/.044/.996, fr .952/.964/.974/.107/1.0,
 # en .964/.964/.974/.018/.996, de .954/.937/.974/.080/1.0.
@@ -262,6 +263,24 @@ FIFTEENTH_SET_FLOORS = {
     "emergency_recall": 0.97,
     "false_alarm_rate": 0.11,  # at most
     "language_accuracy": 0.99,
+}
+
+# The sixteenth set (tests/nlu/sixteenth), 214-220 messages per language by four more
+# authors (two per language, none saw the project): writers with little schooling on a phone,
+# second-language writers who tell a story before the point, teenagers recruited online
+# (loverboys, fake modelling and job offers, money mules), domestic workers, au pairs and
+# people who play their situation down; look-alikes from shift work, interim agencies, legal
+# harvests, landlords, studies, sports, gaming and pets. Lines equal to a training or held-out
+# line were dropped (10-16 per language). Measured with the model of session 9 before any
+# change (distress 107-111 and benign 106-113 messages per language):
+# nl .906/.972/.943/.084/.991, fr .952/.991/1.0/.088/.986, en .901/.973/.919/.093/.991,
+# de .944/.964/.946/.047/1.0.
+SIXTEENTH_SET_FLOORS = {
+    "intent_macro_f1": 0.90,
+    "distress_recall": 0.96,
+    "emergency_recall": 0.91,
+    "false_alarm_rate": 0.095,  # at most
+    "language_accuracy": 0.98,
 }
 
 # Every held-out set: name -> (folder under the project root, the floors it is held to).
@@ -282,6 +301,7 @@ HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
     "thirteenth": ("tests/nlu/thirteenth", THIRTEENTH_SET_FLOORS),
     "fourteenth": ("tests/nlu/fourteenth", FOURTEENTH_SET_FLOORS),
     "fifteenth": ("tests/nlu/fifteenth", FIFTEENTH_SET_FLOORS),
+    "sixteenth": ("tests/nlu/sixteenth", SIXTEENTH_SET_FLOORS),
 }
 
 

@@ -156,8 +156,28 @@ SIXTEENTH_SET_FLOORS = {
     "language_accuracy": 0.98,
 }
 
+# The seventeenth set (tests/nlu/seventeenth), 221-227 messages per language by four more
+# authors (two per language, none saw the project): warehouses, meat plants, greenhouses and
+# hotels, recruiters from the writer's own community, mothers with children back home;
+# prostitution run by a "manager" or partner, shoplifting crews, grow houses and card fraud,
+# people with a disability exploited by relatives; older writers, live-in carers, truck
+# drivers, fishermen, begging children; students and young migrants, sham sponsors, visa
+# debts, football academies and hair salons. Look-alikes from overtime, unions, pensions,
+# taxes, nightlife, dating apps, true-crime podcasts, visas done properly and weddings. Lines
+# equal to a training or held-out line were dropped (3-9 per language). Written and measured
+# after the changes of session 10, with its final model (distress 110-111 and benign
+# 111-117 messages per language): nl .938/.973/.919/.088/1.0, fr .967/1.0/1.0/.070/1.0,
+# en .965/.991/1.0/.051/.987, de .925/.982/.972/.081/.995.
+SEVENTEENTH_SET_FLOORS = {
+    "intent_macro_f1": 0.92,
+    "distress_recall": 0.97,
+    "emergency_recall": 0.91,
+    "false_alarm_rate": 0.09,  # at most
+    "language_accuracy": 0.98,
+}
+
 # Every held-out set: name -> (folder under the project root, the floors it is held to).
-# The last two are the fair estimate (their errors are not looked at).
+# The last three are the fair estimate (their errors are not looked at).
 HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
     "eleventh": ("tests/nlu/eleventh", ELEVENTH_SET_FLOORS),
     "twelfth": ("tests/nlu/twelfth", TWELFTH_SET_FLOORS),
@@ -165,6 +185,7 @@ HELDOUT_SETS: Dict[str, Tuple[str, Dict[str, float]]] = {
     "fourteenth": ("tests/nlu/fourteenth", FOURTEENTH_SET_FLOORS),
     "fifteenth": ("tests/nlu/fifteenth", FIFTEENTH_SET_FLOORS),
     "sixteenth": ("tests/nlu/sixteenth", SIXTEENTH_SET_FLOORS),
+    "seventeenth": ("tests/nlu/seventeenth", SEVENTEENTH_SET_FLOORS),
 }
 
 
